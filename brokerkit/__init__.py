@@ -1,0 +1,73 @@
+"""brokerkit: one Producer/Consumer API, sync and async, over many message brokers.
+
+import brokerkit
+
+with brokerkit.connect("redis://localhost:6379/0") as broker:
+    with broker.producer("orders") as producer:
+        producer.send(b"hello", key="user-1")
+"""
+
+from ._api import connect, connect_async
+from ._async.broker import AsyncBroker
+from ._async.consumer import AsyncConsumer, AsyncMessage
+from ._async.producer import AsyncProducer
+from ._registry import available, register_backend, unregister_backend
+from ._sync.broker import Broker
+from ._sync.consumer import Consumer, Message
+from ._sync.producer import Producer
+from ._types import Capabilities, Commit, Guarantee
+from ._url import BrokerURL, make_url
+from .errors import (
+    BrokerConnectionError,
+    BrokerError,
+    ClosedError,
+    ConfigurationError,
+    DeliveryError,
+    TimeoutError,
+    UnsupportedError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncBroker",
+    "AsyncConsumer",
+    "AsyncMessage",
+    "AsyncProducer",
+    "Broker",
+    "BrokerConnectionError",
+    "BrokerError",
+    "BrokerURL",
+    "Capabilities",
+    "ClosedError",
+    "Commit",
+    "ConfigurationError",
+    "Consumer",
+    "DeliveryError",
+    "Guarantee",
+    "Message",
+    "Producer",
+    "TimeoutError",
+    "UnsupportedError",
+    "__version__",
+    "available",
+    "connect",
+    "connect_async",
+    "make_url",
+    "register_backend",
+    "unregister_backend",
+]
+
+for _cls in (
+    AsyncBroker,
+    AsyncConsumer,
+    AsyncMessage,
+    AsyncProducer,
+    Broker,
+    Consumer,
+    Message,
+    Producer,
+    BrokerURL,
+):
+    _cls.__module__ = "brokerkit"
+del _cls

@@ -1,0 +1,117 @@
+"""Names that exist in an async and a sync spelling.
+
+The async facade is written with the ``a``/``A`` names; tools/unasync.py renames them to
+the plain names when it generates the sync twin. This is the only module that imports
+both asyncio and threading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Generator
+from typing import Any, Protocol, TypeVar
+
+__all__ = [
+    "ALock",
+    "AOpenable",
+    "AWaiter",
+    "Lock",
+    "Openable",
+    "Waiter",
+    "amonotonic",
+    "aopened",
+    "asleep",
+    "monotonic",
+    "opened",
+    "sleep",
+]
+
+T = TypeVar("T")
+monotonic = amonotonic = time.monotonic
+sleep = time.sleep
+asleep = asyncio.sleep
+Lock = threading.Lock
+ALock = asyncio.Lock
+
+
+class _Opens(Protocol):
+    async def _ensure_open(self) -> Any: ...
+
+
+class AOpenable:
+    """Mixin: ``await obj`` opens it and returns it (``async with obj`` does too)."""
+
+    __slots__ = ()
+
+    def __await__(self: Any) -> Generator[Any, None, Any]:
+        gen: Generator[Any, None, Any] = self._await_open().__await__()
+        return gen
+
+    async def _await_open(self: Any) -> Any:
+        await self._ensure_open()
+        return self
+
+
+class Openable:
+    """Sync counterpart of AOpenable: objects are opened before they are returned."""
+
+    __slots__ = ()
+
+
+def aopened(obj: T) -> T:
+    """Async: return ``obj`` unopened; ``await`` or ``async with`` opens it."""
+    return obj
+
+
+def opened(obj: T) -> T:
+    """Sync: open ``obj`` now and return it."""
+    obj._ensure_open()  # type: ignore[attr-defined]
+    return obj
+
+
+def _set(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+class AWaiter:
+    """A one-shot wake-up for a coroutine, which any thread may trigger with set()."""
+
+    __slots__ = ("_fut", "_loop")
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._fut: asyncio.Future[None] = self._loop.create_future()
+
+    def set(self) -> None:
+        with contextlib.suppress(RuntimeError):  # loop already closed: nobody waits
+            self._loop.call_soon_threadsafe(_set, self._fut)
+
+    async def wait(self, timeout: float | None) -> bool:
+        """Wait until set() or ``timeout`` seconds; True if set."""
+        if self._fut.done():
+            return True
+        try:
+            async with asyncio.timeout(timeout):
+                await self._fut
+        except TimeoutError:
+            return False
+        return True
+
+
+class Waiter:
+    """Sync counterpart of AWaiter."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def wait(self, timeout: float | None) -> bool:
+        return self._event.wait(timeout)

@@ -1,0 +1,57 @@
+"""connect() / connect_async(): URL -> options -> backend spec -> driver -> Broker."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from ._acompat import opened
+from ._async.broker import AsyncBroker
+from ._options import COMMON_OPTIONS
+from ._registry import get_backend
+from ._spec import BackendSpec, resolve_object
+from ._sync.broker import Broker
+from ._types import Capabilities
+from ._url import BrokerURL, make_url
+from .errors import ConfigurationError
+
+DEFAULT_URL = "memory://"
+URL_ENV = "BROKERKIT_URL"
+
+
+def _prepare(
+    url: str | BrokerURL | None, options: Mapping[str, Any]
+) -> tuple[BrokerURL, BackendSpec, dict[str, Any], Capabilities]:
+    if url is None:
+        url = os.environ.get(URL_ENV) or DEFAULT_URL
+    parsed = make_url(url)
+    spec = get_backend(parsed.scheme)
+    schema = COMMON_OPTIONS.extend(*spec.options)
+    opts = schema.resolve(parsed.query_dict, options, context=f"{spec.name} connection")
+    caps = spec.capabilities(parsed, opts)
+    return parsed, spec, opts, caps
+
+
+def connect(url: str | BrokerURL | None = None, **options: Any) -> Broker:
+    """Connect to the broker named by ``url`` (default: ``$BROKERKIT_URL``, else
+    ``memory://``) and return a sync :class:`Broker`. Options come from the URL query
+    string and from keywords (keywords win)."""
+    parsed, spec, opts, caps = _prepare(url, options)
+    if spec.sync_driver is None:
+        from ._portal import portal_driver_factory
+
+        factory = portal_driver_factory(resolve_object(spec.async_driver))
+    else:
+        factory = resolve_object(spec.sync_driver)
+    return opened(Broker(parsed, spec, opts, caps, factory))
+
+
+def connect_async(url: str | BrokerURL | None = None, **options: Any) -> AsyncBroker:
+    """Like :func:`connect`, for asyncio: ``await connect_async(url)`` or
+    ``async with connect_async(url) as broker``."""
+    parsed, spec, opts, caps = _prepare(url, options)
+    factory = resolve_object(spec.async_driver)
+    if not callable(factory):
+        raise ConfigurationError(f"backend {spec.name!r}: async_driver is not callable")
+    return AsyncBroker(parsed, spec, opts, caps, factory)

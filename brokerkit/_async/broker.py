@@ -1,0 +1,130 @@
+"""AsyncBroker: one connection to one broker; makes producers and consumers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+from .._acompat import AOpenable, aopened
+from .._options import CONSUMER_OPTIONS, PRODUCER_OPTIONS
+from .._policy.guarantees import check_consumer, check_producer
+from .._spec import BackendSpec
+from .._types import Capabilities
+from .._url import BrokerURL
+from ..errors import ClosedError
+from .consumer import AsyncConsumer
+from .driver import AsyncDriver
+from .producer import AsyncProducer
+
+DriverFactory = Callable[[BrokerURL, Mapping[str, Any], Capabilities], AsyncDriver]
+
+
+def _check_topic(topic: object, what: str = "topic") -> str:
+    if not isinstance(topic, str) or not topic:
+        raise TypeError(f"{what} must be a non-empty str, got {topic!r}")
+    return topic
+
+
+class AsyncBroker(AOpenable):
+    """A connection to one broker. Use ``brokerkit.connect_async(url)`` to make one."""
+
+    def __init__(
+        self,
+        url: BrokerURL,
+        spec: BackendSpec,
+        options: Mapping[str, Any],
+        capabilities: Capabilities,
+        driver_factory: DriverFactory,
+    ) -> None:
+        self.url = url
+        self.backend = spec.name
+        self.capabilities = capabilities
+        self.options = dict(options)
+        self._spec = spec
+        self._factory = driver_factory
+        self._driver: AsyncDriver | None = None
+        self._closed = False
+        self._close_timeout: float | None = options.get("close_timeout")
+        self._children: set[Any] = set()
+        self._producer_schema = PRODUCER_OPTIONS.extend(*spec.producer_options)
+        self._consumer_schema = CONSUMER_OPTIONS.extend(*spec.consumer_options)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url.render()}>"
+
+    async def _ensure_open(self) -> AsyncDriver:
+        if self._closed:
+            raise ClosedError(f"broker {self.url} is closed")
+        if self._driver is None:
+            driver = self._factory(self.url, self.options, self.capabilities)
+            await driver.connect(self.options["connect_timeout"])
+            self._driver = driver
+        return self._driver
+
+    def _live_driver(self) -> AsyncDriver:
+        if self._driver is None:
+            if self._closed:
+                raise ClosedError(f"broker {self.url} is closed")
+            raise ClosedError(
+                f"broker {self.url} is not connected yet: use "
+                "`await brokerkit.connect_async(...)` or `async with brokerkit.connect_async(...)`"
+            )
+        return self._driver
+
+    def producer(self, topic: str, **options: Any) -> AsyncProducer:
+        """A producer for ``topic``. Options: guarantee ("at-least-once" | "at-most-once"),
+        plus the backend's producer options. Raises UnsupportedError at once if the backend
+        cannot keep the guarantee."""
+        _check_topic(topic)
+        opts = self._producer_schema.resolve({}, options, context=f"{self.backend} producer")
+        guarantee = opts.pop("guarantee")
+        check_producer(self.capabilities, self.backend, guarantee)
+        backend_opts = {k: opts[k] for k in opts if k in self._spec.producer_options}
+        return aopened(AsyncProducer(self, topic, guarantee, backend_opts))
+
+    def consumer(self, topic: str, group: str | None = None, **options: Any) -> AsyncConsumer:
+        """A consumer of ``topic`` in ``group`` (None: a private group). See the docs for
+        options (guarantee, commit, commit_every, commit_interval, prefetch, max_deliveries,
+        dead_letter_topic, on_commit_error) and the backend's own."""
+        _check_topic(topic)
+        if group is not None:
+            _check_topic(group, "group")
+        opts = self._consumer_schema.resolve({}, options, context=f"{self.backend} consumer")
+        check_consumer(
+            self.capabilities,
+            self.backend,
+            group=group,
+            guarantee=opts["guarantee"],
+            max_deliveries=opts["max_deliveries"],
+            dead_letter_topic=opts["dead_letter_topic"],
+        )
+        if opts["dead_letter_topic"] is not None:
+            _check_topic(opts["dead_letter_topic"], "dead_letter_topic")
+        backend_opts = {k: opts[k] for k in opts if k in self._spec.consumer_options}
+        return aopened(AsyncConsumer(self, topic, group, opts, backend_opts))
+
+    async def close(self) -> None:
+        """Close every producer and consumer made here, then the connection. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            for child in list(self._children):
+                await child.close()
+        finally:
+            driver, self._driver = self._driver, None
+            if driver is not None:
+                await driver.close()
+
+    async def __aenter__(self) -> AsyncBroker:
+        await self._ensure_open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

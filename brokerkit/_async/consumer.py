@@ -1,0 +1,381 @@
+"""AsyncConsumer and AsyncMessage: prefetch buffer, ack batching, nack, dead-lettering.
+
+Policy decisions come from ``brokerkit._policy``; I/O goes through the driver in batches.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .._acompat import ALock, AOpenable, monotonic
+from .._policy.commits import AckBatcher
+from .._policy.deadletter import dead_letter_headers, max_deliveries_reason
+from .._policy.guarantees import check_nack_delay
+from .._spec import ConsumerConfig
+from .._types import Commit, Guarantee
+from ..errors import BrokerError, ClosedError, ConfigurationError, UnsupportedError
+from .driver import AsyncConsumerDriver, Delivery
+from .producer import AsyncProducer
+
+if TYPE_CHECKING:
+    from .broker import AsyncBroker
+
+import logging
+
+log = logging.getLogger("brokerkit")
+
+#: A blocking receive waits in slices this long, so close() from another thread or task
+#: ends it promptly.
+POLL_SLICE = 0.2
+
+
+class AsyncMessage:
+    """A received message. Settle it with ack(), nack() or dead_letter()."""
+
+    __slots__ = (
+        "_consumer",
+        "_settled",
+        "_token",
+        "delivery_count",
+        "headers",
+        "id",
+        "key",
+        "timestamp",
+        "topic",
+        "value",
+    )
+
+    value: bytes
+    key: bytes | None
+    headers: dict[str, str]
+    topic: str
+    id: str
+    timestamp: float | None
+    delivery_count: int
+
+    def __init__(self, consumer: AsyncConsumer, delivery: Delivery) -> None:
+        self._consumer = consumer
+        self._settled = False
+        (
+            self._token,
+            self.id,
+            self.value,
+            self.key,
+            headers,
+            self.timestamp,
+            self.delivery_count,
+        ) = delivery
+        self.headers = headers if headers is not None else {}
+        self.topic = consumer.topic
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} topic={self.topic!r} id={self.id!r} key={self.key!r} "
+            f"value={self.value[:40]!r}{'...' if len(self.value) > 40 else ''} "
+            f"delivery_count={self.delivery_count}>"
+        )
+
+    async def ack(self) -> None:
+        """Acknowledge the message (a no-op on an at-most-once consumer, and when repeated)."""
+        if self._settled:
+            return
+        consumer = self._consumer
+        batcher = consumer._batcher
+        if batcher is None:
+            return
+        if consumer._closed:
+            raise ClosedError(
+                f"consumer of {self.topic!r} is closed: message {self.id} was handed back "
+                "to the group and will be delivered again"
+            )
+        self._settled = True
+        if batcher.add(self._token):
+            await consumer._commit()
+
+    async def nack(self, requeue: bool = True, delay: float | None = None) -> None:
+        """Deliver the message again (after ``delay`` seconds). ``requeue=False`` sends it to
+        the consumer's dead_letter_topic if it has one, else drops it."""
+        await self._consumer._nack(self, requeue, delay)
+
+    async def dead_letter(self, reason: str) -> None:
+        """Move the message to the consumer's dead_letter_topic (recording the original
+        topic, id, reason and delivery count in brokerkit-* headers) and ack it."""
+        await self._consumer._dead_letter(self, reason)
+
+
+class AsyncConsumer(AOpenable):
+    """Receives messages of one topic for one group. Create it with ``AsyncBroker.consumer()``."""
+
+    def __init__(
+        self,
+        broker: AsyncBroker,
+        topic: str,
+        group: str | None,
+        options: Mapping[str, Any],
+        backend_options: Mapping[str, Any],
+    ) -> None:
+        self._broker = broker
+        self.topic = topic
+        self.group = group
+        self.guarantee: Guarantee = options["guarantee"]
+        self.commit_mode: Commit = options["commit"]
+        self._sync_commit = self.commit_mode is Commit.SYNC
+        self._batcher: AckBatcher | None = None
+        if self.guarantee is Guarantee.AT_LEAST_ONCE:
+            self._batcher = AckBatcher(
+                self.commit_mode, options["commit_every"], options["commit_interval"]
+            )
+        self._prefetch: int = options["prefetch"]
+        self._max_deliveries: int | None = options["max_deliveries"]
+        self._dead_letter_topic: str | None = options["dead_letter_topic"]
+        self._on_commit_error: Callable[[BaseException], Any] | None = options["on_commit_error"]
+        self._backend_options = backend_options
+        self._buf: deque[AsyncMessage] = deque()
+        self._drv: AsyncConsumerDriver | None = None
+        self._closing = False
+        self._closed = False
+        self._fetch_lock = ALock()
+        self._dlq: AsyncProducer | None = None
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return (
+            f"<{type(self).__name__} topic={self.topic!r} group={self.group!r} "
+            f"{self.guarantee.value} commit={self.commit_mode.value} {state}>"
+        )
+
+    async def _ensure_open(self) -> AsyncConsumerDriver:
+        if self._closing:
+            raise ClosedError(f"consumer of topic {self.topic!r} is closed")
+        if self._drv is None:
+            driver = self._broker._live_driver()
+            config = ConsumerConfig(
+                guarantee=self.guarantee,
+                commit=self.commit_mode,
+                prefetch=self._prefetch,
+                options=self._backend_options,
+            )
+            self._drv = await driver.open_consumer(self.topic, self.group, config)
+            self._broker._children.add(self)
+        return self._drv
+
+    # -- receiving ---------------------------------------------------------------------
+
+    async def receive(self, timeout: float | None = None) -> AsyncMessage | None:
+        """The next message, or None after ``timeout`` seconds (None: wait until one comes
+        or the consumer is closed)."""
+        buf = self._buf
+        if buf:
+            return buf.popleft()
+        if self._batcher is None:  # at-most-once: take no more than is handed out
+            msgs = await self._fetch(1, timeout)
+            return msgs[0] if msgs else None
+        msgs = await self._fetch(self._prefetch, timeout)
+        if not msgs:
+            return None
+        buf.extend(msgs)
+        return buf.popleft()
+
+    async def receive_many(
+        self, max_messages: int = 100, timeout: float | None = None
+    ) -> list[AsyncMessage]:
+        """Up to ``max_messages`` messages: what is buffered at once, else waits at most
+        ``timeout`` seconds for the first; possibly an empty list."""
+        if max_messages < 1:
+            raise ValueError(f"max_messages must be >= 1, got {max_messages}")
+        buf = self._buf
+        if not buf:
+            if self._batcher is None:
+                return await self._fetch(max_messages, timeout)
+            msgs = await self._fetch(max(max_messages, self._prefetch), timeout)
+            if len(msgs) <= max_messages:
+                return msgs
+            buf.extend(msgs[max_messages:])
+            return msgs[:max_messages]
+        if len(buf) <= max_messages:
+            out = list(buf)
+            buf.clear()
+            return out
+        return [buf.popleft() for _ in range(max_messages)]
+
+    def __aiter__(self) -> AsyncConsumer:
+        return self
+
+    async def __anext__(self) -> AsyncMessage:
+        try:
+            msg = await self.receive(None)
+        except ClosedError:
+            if self._closing:  # closed in the loop body or elsewhere: the iteration ends
+                raise StopAsyncIteration from None
+            raise
+        if msg is None:
+            raise StopAsyncIteration
+        return msg
+
+    async def _fetch(self, n: int, timeout: float | None) -> list[AsyncMessage]:
+        drv = self._drv
+        if drv is None:
+            drv = await self._ensure_open()
+        batcher = self._batcher
+        if batcher is not None and batcher.tokens and batcher.due():
+            await self._commit()
+        deadline = None if timeout is None else monotonic() + timeout
+        while True:
+            if self._closing:
+                return []
+            if batcher is not None and batcher.tokens:
+                wait = 0.0  # look without blocking; send pending acks before we block
+            elif deadline is None:
+                wait = POLL_SLICE
+            else:
+                wait = min(POLL_SLICE, max(0.0, deadline - monotonic()))
+            async with self._fetch_lock:
+                if self._closed:
+                    return []
+                raw = await drv.fetch(n, wait)
+            if raw:
+                msgs = [AsyncMessage(self, d) for d in raw]
+                if self._max_deliveries is not None:
+                    msgs = await self._drop_exceeded(msgs, self._max_deliveries)
+                    if not msgs:
+                        continue
+                return msgs
+            if batcher is not None and batcher.tokens:
+                await self._commit()
+                continue
+            if deadline is not None and monotonic() >= deadline:
+                return []
+
+    async def _drop_exceeded(self, msgs: list[AsyncMessage], limit: int) -> list[AsyncMessage]:
+        keep = []
+        for msg in msgs:
+            if msg.delivery_count > limit:
+                await self._dead_letter(msg, max_deliveries_reason(limit))
+            else:
+                keep.append(msg)
+        return keep
+
+    # -- settling ----------------------------------------------------------------------
+
+    async def _commit(self) -> None:
+        batcher = self._batcher
+        drv = self._drv
+        if batcher is None or drv is None:
+            return
+        tokens = batcher.take()
+        if not tokens:
+            return
+        try:
+            await drv.ack(tokens, self._sync_commit)
+        except BrokerError as exc:
+            if self._sync_commit:
+                raise
+            self._report_commit_error(exc)
+
+    def _report_commit_error(self, exc: BrokerError) -> None:
+        if self._on_commit_error is not None:
+            self._on_commit_error(exc)
+        else:
+            log.warning(
+                "async commit on topic %r group %r failed (messages will be redelivered): %s",
+                self.topic,
+                self.group,
+                exc,
+            )
+
+    async def commit(self) -> None:
+        """Send every pending ack now and wait for the broker to confirm them."""
+        batcher = self._batcher
+        drv = self._drv
+        if batcher is None or drv is None or not batcher.tokens:
+            return
+        await drv.ack(batcher.take(), True)
+
+    async def _nack(self, msg: AsyncMessage, requeue: bool, delay: float | None) -> None:
+        if self._batcher is None:
+            raise UnsupportedError(
+                "nack() needs an at-least-once consumer: an at-most-once message is "
+                "acknowledged before it is handed over",
+                capability="at_least_once",
+            )
+        if msg._settled:
+            return
+        if self._closed:
+            raise ClosedError(f"consumer of {self.topic!r} is closed")
+        if not requeue:
+            if self._dead_letter_topic is not None:
+                await self._dead_letter(msg, "nacked with requeue=False")
+            else:
+                await msg.ack()  # dropped on purpose, as asked
+            return
+        check_nack_delay(self._broker.capabilities, self._broker.backend, delay)
+        msg._settled = True
+        drv = self._drv
+        if drv is None:
+            raise ClosedError(f"consumer of {self.topic!r} is closed")
+        await drv.nack([msg._token], delay)
+
+    async def _dead_letter(self, msg: AsyncMessage, reason: str) -> None:
+        topic = self._dead_letter_topic
+        if topic is None:
+            raise ConfigurationError(
+                "dead_letter() needs the consumer option dead_letter_topic='<topic>'"
+            )
+        if msg._settled and self._batcher is not None:
+            return
+        dlq = self._dlq
+        if dlq is None:
+            # Same guarantee as the consumer: an at-most-once consumer (perhaps on a backend
+            # with no at-least-once at all) dead-letters at most once.
+            dlq = self._dlq = self._broker.producer(topic, guarantee=self.guarantee)
+        drv = await dlq._ensure_open()
+        headers = dead_letter_headers(
+            msg.headers,
+            topic=msg.topic,
+            id=msg.id,
+            reason=reason,
+            delivery_count=msg.delivery_count,
+        )
+        await drv.send(msg.value, msg.key, headers)
+        await drv.flush(None)
+        await msg.ack()
+
+    # -- closing -----------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Send outstanding acks (waiting for them), hand unacked messages back to the
+        group, and release the consumer. Idempotent; ends a blocked receive or iteration."""
+        if self._closing:
+            return
+        self._closing = True
+        async with self._fetch_lock:
+            self._closed = True
+        self._broker._children.discard(self)
+        drv = self._drv
+        try:
+            if drv is not None and self._batcher is not None and self._batcher.tokens:
+                await drv.ack(self._batcher.take(), True)
+        finally:
+            self._drv = None
+            self._buf.clear()
+            try:
+                if drv is not None:
+                    await drv.close(self._broker._close_timeout)
+            finally:
+                if self._dlq is not None:
+                    await self._dlq.close()
+
+    async def __aenter__(self) -> AsyncConsumer:
+        await self._ensure_open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,74 @@
+"""Safe commit positions on log brokers (Kafka) when acks arrive out of order."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Hashable, Iterable
+
+
+class _Partition:
+    __slots__ = ("acked", "committable", "outstanding")
+
+    def __init__(self) -> None:
+        self.outstanding: deque[int] = deque()  # delivered, in delivery (offset) order
+        self.acked: set[int] = set()  # acked but still behind an unacked offset
+        self.committable: int | None = None  # next offset to commit, when it advanced
+
+
+class OffsetTracker:
+    """Tracks delivered and acked offsets per partition.
+
+    The position it yields for a partition is the first offset not yet acked, so a commit
+    never passes a message the application has not acked, whatever order acks come in.
+    Deliveries must be recorded in increasing offset order per partition (as a log
+    consumer sees them); amortised O(1) per message.
+    """
+
+    def __init__(self) -> None:
+        self._parts: dict[Hashable, _Partition] = {}
+
+    def delivered(self, partition: Hashable, offset: int) -> None:
+        part = self._parts.get(partition)
+        if part is None:
+            part = self._parts[partition] = _Partition()
+        part.outstanding.append(offset)
+
+    def delivered_many(self, partition: Hashable, offsets: Iterable[int]) -> None:
+        part = self._parts.get(partition)
+        if part is None:
+            part = self._parts[partition] = _Partition()
+        part.outstanding.extend(offsets)
+
+    def ack(self, partition: Hashable, offset: int) -> None:
+        part = self._parts.get(partition)
+        if part is None or not part.outstanding or offset < part.outstanding[0]:
+            return  # unknown, revoked, or already committed: nothing to do
+        outstanding = part.outstanding
+        if offset != outstanding[0]:
+            part.acked.add(offset)
+            return
+        outstanding.popleft()
+        last = offset
+        acked = part.acked
+        while outstanding and outstanding[0] in acked:
+            last = outstanding.popleft()
+            acked.discard(last)
+        part.committable = last + 1
+
+    def positions(self) -> dict[Hashable, int]:
+        """Partitions whose safe position advanced since the last call -> next offset to commit."""
+        out: dict[Hashable, int] = {}
+        for key, part in self._parts.items():
+            if part.committable is not None:
+                out[key] = part.committable
+                part.committable = None
+        return out
+
+    def pending(self, partition: Hashable) -> int:
+        """How many delivered messages of ``partition`` are not yet covered by a commit."""
+        part = self._parts.get(partition)
+        return len(part.outstanding) if part else 0
+
+    def revoke(self, partition: Hashable) -> None:
+        """Forget a partition (rebalance): its unacked messages will come again."""
+        self._parts.pop(partition, None)

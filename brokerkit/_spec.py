@@ -1,0 +1,79 @@
+"""BackendSpec, the unit of backend registration, and the per-producer/consumer configs.
+
+A backend is a :class:`BackendSpec`: its schemes, its option schema, a function giving its
+:class:`Capabilities` for a URL, and factories for its async driver (required) and sync
+driver (optional). Factories may be given as lazy ``"module:attr"`` strings so that
+``import brokerkit`` never imports a client library.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ._options import EMPTY_SCHEMA, OptionSchema
+from ._types import Capabilities, Commit, Guarantee
+
+if TYPE_CHECKING:
+    from ._url import BrokerURL
+
+__all__ = ["BackendSpec", "ConsumerConfig", "ProducerConfig", "resolve_object"]
+
+CapabilitiesFn = Callable[["BrokerURL", Mapping[str, Any]], Capabilities]
+
+
+def resolve_object(ref: Any) -> Any:
+    """Return ``ref``, importing it first when it is a ``"package.module:attr"`` string."""
+    if isinstance(ref, str):
+        module_name, _, attr = ref.partition(":")
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        return obj
+    return ref
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """Everything brokerkit needs to know about one backend.
+
+    ``async_driver`` / ``sync_driver`` are callables ``(url, options, capabilities) -> driver``
+    (or ``"module:attr"`` strings naming one). The driver is then opened with
+    ``await driver.connect()`` / ``driver.connect()``. ``sync_driver=None`` means the sync API
+    runs the async driver through the background-loop portal.
+    """
+
+    name: str
+    schemes: tuple[str, ...]
+    capabilities: CapabilitiesFn
+    async_driver: Any
+    sync_driver: Any = None
+    options: OptionSchema = EMPTY_SCHEMA
+    producer_options: OptionSchema = EMPTY_SCHEMA
+    consumer_options: OptionSchema = EMPTY_SCHEMA
+    extra: str | None = None
+    requires: tuple[str, ...] = ()
+    default_port: int | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ProducerConfig:
+    """What a producer driver is opened with."""
+
+    guarantee: Guarantee = Guarantee.AT_LEAST_ONCE
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """Backend-specific producer options, already validated by ``spec.producer_options``."""
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    """What a consumer driver is opened with."""
+
+    guarantee: Guarantee = Guarantee.AT_LEAST_ONCE
+    commit: Commit = Commit.ASYNC
+    prefetch: int = 256
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """Backend-specific consumer options, already validated by ``spec.consumer_options``."""

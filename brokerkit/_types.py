@@ -1,0 +1,87 @@
+"""Small public value types: Guarantee, Commit, Capabilities and the type aliases."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .errors import ConfigurationError
+
+Headers = Mapping[str, str]
+Key = bytes | str | None
+Payload = bytes | str
+#: What a producer driver receives per message: (value, key, headers or None).
+Record = tuple[bytes, bytes | None, Mapping[str, str] | None]
+
+RESERVED_HEADER_PREFIX = "brokerkit-"
+
+
+class _StrEnum(enum.StrEnum):
+    @classmethod
+    def parse(cls, value: object, option: str) -> _StrEnum:
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            norm = value.strip().lower().replace("_", "-")
+            for member in cls:
+                if member.value == norm:
+                    return member
+        valid = ", ".join(repr(m.value) for m in cls)
+        raise ConfigurationError(
+            f"invalid value {value!r} for option {option!r}; valid values: {valid}"
+        )
+
+
+class Guarantee(_StrEnum):
+    """Delivery guarantee of a producer or consumer."""
+
+    AT_LEAST_ONCE = "at-least-once"
+    AT_MOST_ONCE = "at-most-once"
+
+
+class Commit(_StrEnum):
+    """When an ack()/commit returns: after the broker confirmed it (SYNC) or at once (ASYNC)."""
+
+    SYNC = "sync"
+    ASYNC = "async"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend (for one URL variant) can do. Drives UnsupportedError and the test suite."""
+
+    persistent: bool = False
+    consumer_groups: bool = False
+    ordered: bool = False
+    replay: bool = False
+    at_least_once: bool = False
+    at_most_once: bool = False
+    idempotent_produce: bool = False
+    headers: bool = False
+    nack_delay: bool = False
+    delivery_count: bool = False
+    native_dead_letter: bool = False
+
+    def require(self, capability: str, what: str, backend: str) -> None:
+        """Raise UnsupportedError unless ``capability`` is true."""
+        from .errors import UnsupportedError
+
+        if not getattr(self, capability):
+            raise UnsupportedError(
+                f"the {backend} backend cannot provide {what} (capability {capability!r} is false "
+                f"for this URL); choose another backend or option",
+                capability=capability,
+                backend=backend,
+            )
+
+    def replace(self, **changes: bool) -> Capabilities:
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, bool]:
+        return dataclasses.asdict(self)
+
+
+for _cls in (Guarantee, Commit, Capabilities):
+    _cls.__module__ = "brokerkit"
