@@ -1,0 +1,103 @@
+"""The memory:// driver, async source (the sync twin is generated from this file)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ...._acompat import AWaiter, monotonic
+from ...._spec import ConsumerConfig, ProducerConfig
+from ...._types import Capabilities, Guarantee, Record
+from ...._url import BrokerURL
+from .._store import Member, MemoryBroker, get_broker
+
+
+class AsyncMemoryProducer:
+    __slots__ = ("_broker", "_topic")
+
+    def __init__(self, broker: MemoryBroker, topic: str) -> None:
+        self._broker = broker
+        self._topic = topic
+
+    async def send(self, value: bytes, key: bytes | None, headers: Any) -> None:
+        self._broker.publish_one(self._topic, value, key, headers)
+
+    async def send_many(self, records: Sequence[Record]) -> None:
+        self._broker.publish(self._topic, records)
+
+    async def flush(self, timeout: float | None) -> None:
+        return None  # every send is stored when it returns
+
+    async def close(self, timeout: float | None) -> None:
+        return None
+
+
+class AsyncMemoryConsumer:
+    __slots__ = ("_at_most_once", "_broker", "_member")
+
+    def __init__(self, broker: MemoryBroker, member: Member, config: ConsumerConfig) -> None:
+        self._broker = broker
+        self._member = member
+        self._at_most_once = config.guarantee is Guarantee.AT_MOST_ONCE
+
+    async def fetch(self, max_messages: int, timeout: float | None) -> list[Any]:
+        broker = self._broker
+        out, _ = broker.fetch(self._member, max_messages, self._at_most_once)
+        if out or timeout == 0:
+            return out
+        deadline = None if timeout is None else monotonic() + timeout
+        member = self._member
+        while True:
+            waiter = AWaiter()
+            out, due = broker.fetch(member, max_messages, self._at_most_once, waiter)
+            if out:
+                return out
+            now = monotonic()
+            wait = None if deadline is None else deadline - now
+            if due is not None:
+                wait = due - now if wait is None else min(wait, due - now)
+            if wait is not None and wait <= 0:
+                broker.discard_waiter(member, waiter)
+                if deadline is not None and now >= deadline:
+                    return []
+                continue
+            if not await waiter.wait(wait):
+                broker.discard_waiter(member, waiter)
+
+    async def ack(self, tokens: list[Any], wait: bool) -> None:
+        self._broker.ack(self._member, tokens)
+
+    async def nack(self, tokens: list[Any], delay: float | None) -> None:
+        self._broker.nack(self._member, tokens, delay)
+
+    async def close(self, timeout: float | None) -> None:
+        self._broker.leave(self._member)
+
+
+class AsyncMemoryDriver:
+    """Connects to the process-wide in-process broker named by the URL."""
+
+    def __init__(
+        self, url: BrokerURL, options: Mapping[str, Any], capabilities: Capabilities
+    ) -> None:
+        self._name = url.host or "default"
+        self._broker: MemoryBroker | None = None
+
+    async def connect(self, timeout: float) -> None:
+        self._broker = get_broker(self._name)
+
+    def _live(self) -> MemoryBroker:
+        assert self._broker is not None, "connect() first"
+        return self._broker
+
+    async def open_producer(self, topic: str, config: ProducerConfig) -> AsyncMemoryProducer:
+        return AsyncMemoryProducer(self._live(), topic)
+
+    async def open_consumer(
+        self, topic: str, group: str | None, config: ConsumerConfig
+    ) -> AsyncMemoryConsumer:
+        broker = self._live()
+        return AsyncMemoryConsumer(broker, broker.join(topic, group), config)
+
+    async def close(self) -> None:
+        self._broker = None
