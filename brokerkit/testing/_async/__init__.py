@@ -1,0 +1,1 @@
+"""The conformance suite's async source (``_sync`` is generated from it)."""

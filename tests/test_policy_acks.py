@@ -1,0 +1,82 @@
+"""OffsetTracker: the committed position never passes an unacked message."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from brokerkit._policy.acks import OffsetTracker
+
+
+def test_in_order_acks_advance_one_by_one() -> None:
+    t = OffsetTracker()
+    t.delivered_many(0, range(10, 13))
+    t.ack(0, 10)
+    assert t.positions() == {0: 11}
+    t.ack(0, 11)
+    t.ack(0, 12)
+    assert t.positions() == {0: 13}
+    assert t.positions() == {}  # reported once
+
+
+def test_out_of_order_ack_holds_the_watermark() -> None:
+    t = OffsetTracker()
+    t.delivered_many("p", [0, 1, 2, 3])
+    t.ack("p", 2)
+    t.ack("p", 3)
+    assert t.positions() == {}  # 0 and 1 are still unacked
+    t.ack("p", 0)
+    assert t.positions() == {"p": 1}
+    t.ack("p", 1)
+    assert t.positions() == {"p": 4}
+    assert t.pending("p") == 0
+
+
+def test_partitions_are_independent_and_revocable() -> None:
+    t = OffsetTracker()
+    t.delivered(0, 5)
+    t.delivered(1, 7)
+    t.ack(1, 7)
+    assert t.positions() == {1: 8}
+    t.revoke(0)
+    t.ack(0, 5)  # ignored: the partition was revoked
+    assert t.positions() == {}
+
+
+def test_duplicate_and_unknown_acks_are_ignored() -> None:
+    t = OffsetTracker()
+    t.delivered_many(0, [1, 2])
+    t.ack(0, 1)
+    t.ack(0, 1)
+    t.ack(0, 99)
+    t.ack(3, 1)
+    assert t.positions() == {0: 2}
+
+
+@given(st.lists(st.integers(min_value=0, max_value=3), min_size=1, max_size=60), st.randoms())
+def test_watermark_is_always_the_first_unacked(gaps: list[int], rnd: random.Random) -> None:
+    offsets = []
+    off = 0
+    for gap in gaps:  # increasing offsets with gaps, as a compacted log gives
+        off += gap + 1
+        offsets.append(off)
+    t = OffsetTracker()
+    t.delivered_many(0, offsets)
+    order = offsets[:]
+    rnd.shuffle(order)
+    acked: set[int] = set()
+    committed = None
+    for o in order:
+        t.ack(0, o)
+        acked.add(o)
+        committed = t.positions().get(0, committed)
+        if committed is not None:
+            # everything below the committed position was acked
+            assert all(x in acked for x in offsets if x < committed)
+            # and it sits right after an acked offset, never past an unacked one
+            first_unacked = next((x for x in offsets if x not in acked), None)
+            if first_unacked is not None:
+                assert committed <= first_unacked
+    assert committed == offsets[-1] + 1

@@ -1,0 +1,368 @@
+"""The scheme -> BackendSpec registry: runtime registrations, built-ins, entry points."""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from collections.abc import Iterator
+from importlib.metadata import EntryPoint
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from brokerkit import _registry
+from brokerkit._registry import (
+    BUILTIN_BACKENDS,
+    PLANNED_BACKENDS,
+    available,
+    get_backend,
+    register_backend,
+    unregister_backend,
+)
+from brokerkit._spec import BackendSpec, resolve_object
+from brokerkit._types import Capabilities
+from brokerkit.errors import ConfigurationError
+
+TOY_SPEC = BackendSpec(
+    name="toy",
+    schemes=("toy",),
+    capabilities=lambda url, opts: Capabilities(),
+    async_driver=object,
+)
+NEEDY_SPEC = BackendSpec(
+    name="needy",
+    schemes=("needy",),
+    capabilities=lambda url, opts: Capabilities(),
+    async_driver=object,
+    requires=("surely_not_installed_mod",),
+    extra="needy",
+)
+NOT_A_SPEC = 42
+# Entry points and lazy references name this module the way it was imported.
+HERE = __name__
+
+
+def _ep(name: str, value: str) -> EntryPoint:
+    return EntryPoint(name=name, value=value, group="brokerkit.backends")
+
+
+@pytest.fixture(autouse=True)
+def clean_registry() -> Iterator[None]:
+    """Every test starts without runtime registrations and with fresh caches."""
+    saved = dict(_registry._runtime)
+    _registry._runtime.clear()
+    _registry._clear_caches()
+    yield
+    _registry._runtime.clear()
+    _registry._runtime.update(saved)
+    _registry._clear_caches()
+
+
+@pytest.fixture
+def plugins(monkeypatch: pytest.MonkeyPatch) -> list[EntryPoint]:
+    """The entry points the registry will see; append to the returned list."""
+    eps: list[EntryPoint] = []
+
+    def fake_entry_points(**params: Any) -> list[EntryPoint]:
+        assert params == {"group": "brokerkit.backends"}
+        return list(eps)
+
+    monkeypatch.setattr(_registry, "entry_points", fake_entry_points)
+    return eps
+
+
+# --- runtime registrations ------------------------------------------------------------
+
+
+def test_registered_spec_is_found_by_scheme(plugins: list[EntryPoint]) -> None:
+    register_backend("toy", TOY_SPEC)
+    assert get_backend("toy") is TOY_SPEC
+    assert get_backend("TOY") is TOY_SPEC
+    assert "toy" in available()
+    unregister_backend("toy")
+    with pytest.raises(ConfigurationError, match="unknown broker URL scheme 'toy'"):
+        get_backend("toy")
+    assert "toy" not in available()
+
+
+def test_registered_lazy_string_is_resolved_and_cached(plugins: list[EntryPoint]) -> None:
+    register_backend("toy", f"{HERE}:TOY_SPEC")
+    assert get_backend("toy") is TOY_SPEC
+    assert _registry._loaded["toy"] is TOY_SPEC
+    assert get_backend("toy") is TOY_SPEC
+
+
+def test_register_over_existing_needs_replace(plugins: list[EntryPoint]) -> None:
+    register_backend("toy", TOY_SPEC)
+    with pytest.raises(ConfigurationError, match="already provided by a runtime registration"):
+        register_backend("toy", NEEDY_SPEC)
+    register_backend("toy", NEEDY_SPEC, replace=True)
+    assert _registry._runtime["toy"] is NEEDY_SPEC
+
+
+def test_register_over_builtin_needs_replace(plugins: list[EntryPoint]) -> None:
+    with pytest.raises(ConfigurationError, match="'memory' is already provided by a built-in"):
+        register_backend("memory", TOY_SPEC)
+    register_backend("memory", TOY_SPEC, replace=True)
+    assert get_backend("memory") is TOY_SPEC
+    unregister_backend("memory")
+    assert get_backend("memory") is not TOY_SPEC
+    assert get_backend("memory").name == "memory"
+
+
+def test_register_rejects_bad_arguments() -> None:
+    with pytest.raises(ConfigurationError, match="BackendSpec or a 'module:attr' string"):
+        register_backend("toy", 42)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="invalid URL scheme"):
+        register_backend("no scheme", TOY_SPEC)
+
+
+def test_unregister_unknown_raises() -> None:
+    with pytest.raises(ConfigurationError, match="no runtime registration"):
+        unregister_backend("memory")
+
+
+def test_registered_string_that_is_not_a_spec(plugins: list[EntryPoint]) -> None:
+    register_backend("toy", f"{HERE}:NOT_A_SPEC")
+    with pytest.raises(ConfigurationError, match=r"is a int, not a brokerkit\.backends\."):
+        get_backend("toy")
+
+
+def test_registered_string_that_does_not_import(plugins: list[EntryPoint]) -> None:
+    register_backend("toy", "surely_not_installed_mod:spec")
+    with pytest.raises(
+        ConfigurationError, match="cannot load the backend for scheme 'toy'"
+    ) as info:
+        get_backend("toy")
+    assert isinstance(info.value.__cause__, ImportError)
+    register_backend("toy", f"{HERE}:NO_SUCH_ATTR", replace=True)
+    with pytest.raises(ConfigurationError, match="NO_SUCH_ATTR"):
+        get_backend("toy")
+
+
+# --- requirements ---------------------------------------------------------------------
+
+
+def test_missing_requirement_gives_install_hint(plugins: list[EntryPoint]) -> None:
+    register_backend("needy", NEEDY_SPEC)
+    with pytest.raises(ConfigurationError) as info:
+        get_backend("needy")
+    assert str(info.value) == (
+        "the needy backend needs the 'surely_not_installed_mod' package: "
+        "pip install 'brokerkit[needy]'"
+    )
+    assert "needy" not in available()
+
+
+def test_missing_requirement_without_extra(plugins: list[EntryPoint]) -> None:
+    spec = BackendSpec(
+        name="bare",
+        schemes=("bare",),
+        capabilities=lambda url, opts: Capabilities(),
+        async_driver=object,
+        requires=("surely_not_installed_mod.sub",),
+    )
+    register_backend("bare", spec)
+    with pytest.raises(ConfigurationError, match=r"'surely_not_installed_mod\.sub' package"):
+        get_backend("bare")
+
+
+def test_installed_requirement_is_fine(plugins: list[EntryPoint]) -> None:
+    spec = BackendSpec(
+        name="fine",
+        schemes=("fine",),
+        capabilities=lambda url, opts: Capabilities(),
+        async_driver=object,
+        requires=("json", "importlib.metadata"),
+    )
+    register_backend("fine", spec)
+    assert get_backend("fine") is spec
+
+
+# --- entry points ---------------------------------------------------------------------
+
+
+def test_entry_point_discovery(plugins: list[EntryPoint]) -> None:
+    plugins.append(_ep("toy", f"{HERE}:TOY_SPEC"))
+    assert get_backend("toy") is TOY_SPEC
+    assert "toy" in available()
+
+
+def test_entry_points_are_scanned_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def fake_entry_points(**params: Any) -> list[EntryPoint]:
+        calls.append(params)
+        return [_ep("toy", f"{HERE}:TOY_SPEC")]
+
+    monkeypatch.setattr(_registry, "entry_points", fake_entry_points)
+    for _ in range(3):
+        assert get_backend("toy") is TOY_SPEC
+        available()
+    with pytest.raises(ConfigurationError):
+        get_backend("nope")
+    assert calls == [{"group": "brokerkit.backends"}]
+
+
+def test_entry_point_cannot_shadow_a_builtin(plugins: list[EntryPoint]) -> None:
+    plugins += [_ep("memory", f"{HERE}:TOY_SPEC"), _ep("toy", f"{HERE}:TOY_SPEC")]
+    with pytest.warns(RuntimeWarning, match="'memory' is a built-in scheme") as record:
+        assert get_backend("toy") is TOY_SPEC  # scans the entry points
+    assert "replace=True" in str(record[0].message)
+    spec = get_backend("memory")
+    assert spec is not TOY_SPEC
+    assert spec.name == "memory"
+
+
+def test_entry_point_can_provide_a_planned_scheme(plugins: list[EntryPoint]) -> None:
+    plugins.append(_ep("kafka", f"{HERE}:TOY_SPEC"))
+    assert get_backend("kafka") is TOY_SPEC
+
+
+def test_duplicate_entry_points_warn_and_keep_the_first(plugins: list[EntryPoint]) -> None:
+    plugins += [_ep("toy", f"{HERE}:TOY_SPEC"), _ep("toy", f"{HERE}:NEEDY_SPEC")]
+    with pytest.warns(RuntimeWarning, match="two brokerkit backend plugins claim the scheme 'toy'"):
+        assert get_backend("toy") is TOY_SPEC
+
+
+def test_broken_plugin_names_the_entry_point(plugins: list[EntryPoint]) -> None:
+    plugins.append(_ep("broken", "surely_not_installed_mod.backend:spec"))
+    with pytest.raises(ConfigurationError) as info:
+        get_backend("broken")
+    message = str(info.value)
+    assert "plugin 'broken'" in message
+    assert "broken = surely_not_installed_mod.backend:spec" in message
+    assert "distribution" in message
+    assert isinstance(info.value.__cause__, ModuleNotFoundError)
+    assert "broken" not in available()
+
+
+def test_plugin_that_is_not_a_spec(plugins: list[EntryPoint]) -> None:
+    plugins.append(_ep("odd", f"{HERE}:NOT_A_SPEC"))
+    with pytest.raises(ConfigurationError, match=r"not a brokerkit\.backends\.BackendSpec"):
+        get_backend("odd")
+
+
+def test_runtime_registration_wins_over_an_entry_point(plugins: list[EntryPoint]) -> None:
+    plugins.append(_ep("toy", f"{HERE}:TOY_SPEC"))
+    with pytest.raises(ConfigurationError, match="already provided by the plugin"):
+        register_backend("toy", NEEDY_SPEC)
+    spec = BackendSpec(
+        name="mine", schemes=("toy",), capabilities=lambda u, o: Capabilities(), async_driver=object
+    )
+    register_backend("toy", spec, replace=True)
+    assert get_backend("toy") is spec
+
+
+# --- unknown and planned schemes -------------------------------------------------------
+
+
+def test_unknown_scheme_suggests_and_lists(plugins: list[EntryPoint]) -> None:
+    plugins.append(_ep("sqs", f"{HERE}:TOY_SPEC"))
+    with pytest.raises(ConfigurationError) as info:
+        get_backend("kafak")
+    message = str(info.value)
+    assert "unknown broker URL scheme 'kafak'; did you mean 'kafka'?" in message
+    known = sorted({*BUILTIN_BACKENDS, *PLANNED_BACKENDS, "sqs"})
+    assert f"known schemes: {', '.join(known)} " in message
+
+
+def test_unknown_scheme_without_suggestion(plugins: list[EntryPoint]) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        get_backend("zzzzzzzz")
+    assert "did you mean" not in str(info.value)
+    assert "known schemes: " in str(info.value)
+
+
+@pytest.mark.parametrize("scheme", sorted(PLANNED_BACKENDS))
+def test_planned_schemes_are_not_available_yet(scheme: str, plugins: list[EntryPoint]) -> None:
+    if scheme in BUILTIN_BACKENDS:
+        pytest.skip(f"{scheme} has shipped")
+    with pytest.raises(ConfigurationError) as info:
+        get_backend(scheme)
+    assert str(info.value).startswith(
+        f"the {scheme} backend is not available in this version of brokerkit yet"
+    )
+    assert scheme not in available()
+
+
+def test_planned_table_names_the_extras() -> None:
+    assert PLANNED_BACKENDS["amqps"] == "amqp"
+    assert PLANNED_BACKENDS["memphis"] == "nats"
+    assert PLANNED_BACKENDS["tls"] == "nats"
+    assert PLANNED_BACKENDS["kafka"] == "kafka"
+
+
+def test_moving_a_planned_scheme_to_builtin(
+    plugins: list[EntryPoint], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(BUILTIN_BACKENDS, "kafka", f"{HERE}:TOY_SPEC")
+    assert get_backend("kafka") is TOY_SPEC
+
+
+def test_non_str_scheme() -> None:
+    with pytest.raises(ConfigurationError, match="a URL scheme is a str"):
+        get_backend(None)  # type: ignore[arg-type]
+
+
+# --- built-ins and available() --------------------------------------------------------
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:
+        return False
+
+
+@pytest.mark.parametrize(("scheme", "ref"), sorted(BUILTIN_BACKENDS.items()))
+def test_every_builtin_entry_imports(scheme: str, ref: str) -> None:
+    module = ref.partition(":")[0]
+    if not _module_exists(module):
+        pytest.skip(f"{module} is not written yet")
+    spec = resolve_object(ref)
+    assert isinstance(spec, BackendSpec)
+    assert scheme in spec.schemes
+
+
+def test_memory_is_available_and_needs_nothing(plugins: list[EntryPoint]) -> None:
+    spec = get_backend("memory")
+    assert spec.requires == ()
+    assert "memory" in available()
+
+
+def test_available_is_sorted_and_never_raises(plugins: list[EntryPoint]) -> None:
+    plugins += [_ep("broken", "surely_not_installed_mod:spec"), _ep("toy", f"{HERE}:TOY_SPEC")]
+    register_backend("needy", NEEDY_SPEC)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        schemes = available()
+    assert schemes == sorted(schemes)
+    assert "toy" in schemes
+    assert "broken" not in schemes
+    assert "needy" not in schemes
+    assert not set(schemes) & (set(PLANNED_BACKENDS) - set(BUILTIN_BACKENDS))
+
+
+def test_available_survives_a_failing_entry_point_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    def exploding(**params: Any) -> list[EntryPoint]:
+        raise RuntimeError("metadata is broken")
+
+    monkeypatch.setattr(_registry, "entry_points", exploding)
+    with pytest.warns(RuntimeWarning, match="metadata is broken"):
+        schemes = available()
+    assert "memory" in schemes
+
+
+def test_importing_the_registry_imports_no_client_library() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, brokerkit._registry, brokerkit._url, brokerkit._options\n"
+        "bad = [m for m in ('redis', 'confluent_kafka', 'aio_pika', 'nats') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
