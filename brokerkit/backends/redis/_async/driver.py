@@ -1,0 +1,478 @@
+"""The redis:// driver, async source (the sync twin is generated from this file).
+
+Streams mode: a stream per topic (XADD), a consumer group per brokerkit group
+(XGROUP CREATE ... MKSTREAM), XREADGROUP COUNT/BLOCK to fetch, one XACK per ack batch,
+XAUTOCLAIM to take over messages left idle past the visibility timeout, XCLAIM ... IDLE
+to make nacked and handed-back messages claimable. Pub/Sub mode: PUBLISH / SUBSCRIBE.
+Every client error is mapped in one place, ``ErrorMapper`` (see ``_common.error_table``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from redis.backoff import NoBackoff
+from redis.exceptions import ResponseError
+
+from ...._acompat import monotonic
+from ...._spec import ConsumerConfig, ProducerConfig
+from ...._types import Capabilities, Guarantee, Record
+from ...._url import BrokerURL
+from ....errors import DeliveryError
+from .._codec import F_VALUE, Delivery, decode_entries, decode_frame, encode_frame, entry_fields
+from .._common import (
+    HANDBACK,
+    LONG_IDLE_MS,
+    RAW_COMMANDS,
+    ErrorMapper,
+    backoff,
+    client_kwargs,
+    consumer_name,
+    is_error,
+    private_group,
+    raw_reply,
+    retries_for,
+)
+from .._compat import ARedis, ARetry, aclose_redis
+
+#: Largest number of commands sent in one pipeline round trip by send_many().
+PIPELINE_CHUNK = 10_000
+#: A fetch that found nothing new looks for claimable messages at most this often.
+EMPTY_CLAIM_GAP = 0.05
+#: A blocking pub/sub wait without deadline wakes up this often.
+PUBSUB_SLICE = 1.0
+
+
+def _enc(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+class AsyncRedisProducer:
+    """XADD to one stream; send_many pipelines the batch in one round trip."""
+
+    __slots__ = ("_client", "_errors", "_head")
+
+    def __init__(self, client: Any, errors: ErrorMapper, head: tuple[Any, ...]) -> None:
+        self._client = client
+        self._errors = errors
+        self._head = head
+
+    async def send(self, value: bytes, key: bytes | None, headers: Any) -> None:
+        with self._errors():
+            if key is None and not headers:
+                await self._client.execute_command(*self._head, F_VALUE, value)
+            else:
+                await self._client.execute_command(*self._head, *entry_fields(value, key, headers))
+
+    async def send_many(self, records: Sequence[Record]) -> None:
+        head = self._head
+        failures: list[tuple[bytes, str]] = []
+        with self._errors():
+            for start in range(0, len(records), PIPELINE_CHUNK):
+                chunk = records[start : start + PIPELINE_CHUNK]
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for value, key, headers in chunk:
+                        if key is None and not headers:
+                            pipe.execute_command(*head, F_VALUE, value)
+                        else:
+                            pipe.execute_command(*head, *entry_fields(value, key, headers))
+                    results = await pipe.execute(raise_on_error=False)
+                for record, result in zip(chunk, results, strict=True):
+                    if isinstance(result, Exception):
+                        failures.append((record[0], str(result)))
+        if failures:
+            raise DeliveryError(
+                f"redis refused {len(failures)} of {len(records)} messages: {failures[0][1]}",
+                failures=failures,
+                backend="redis",
+            )
+
+    async def flush(self, timeout: float | None) -> None:
+        return None  # every send returned after Redis replied to its XADD
+
+    async def close(self, timeout: float | None) -> None:
+        return None
+
+
+class AsyncRedisPublisher(AsyncRedisProducer):
+    """PUBLISH to one channel (Pub/Sub mode, at-most-once)."""
+
+    __slots__ = ()
+
+    async def send(self, value: bytes, key: bytes | None, headers: Any) -> None:
+        with self._errors():
+            await self._client.execute_command(*self._head, encode_frame(value, key, headers))
+
+    async def send_many(self, records: Sequence[Record]) -> None:
+        head = self._head
+        with self._errors():
+            for start in range(0, len(records), PIPELINE_CHUNK):
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for value, key, headers in records[start : start + PIPELINE_CHUNK]:
+                        pipe.execute_command(*head, encode_frame(value, key, headers))
+                    await pipe.execute()
+
+
+class AsyncRedisConsumer:
+    """One member of a consumer group on one stream."""
+
+    def __init__(
+        self,
+        client: Any,
+        errors: ErrorMapper,
+        stream: bytes,
+        group: bytes,
+        name: bytes,
+        *,
+        private: bool,
+        at_most_once: bool,
+        visibility_timeout: float,
+        claim_interval: float,
+        max_block: float,
+    ) -> None:
+        self._client = client
+        self._errors = errors
+        self._stream = stream
+        self._group = group
+        self._name = name
+        self._private = private
+        self._noack = at_most_once
+        self._vt_ms = max(1, int(visibility_timeout * 1000))
+        self._interval = claim_interval
+        self._max_block = max_block
+        self._next_claim = 0.0  # a new member looks for orphaned messages at once
+        self._last_claim = 0.0
+        self._cursor = b"0-0"
+        #: Nacks with a delay: [due (monotonic), ids, armed]. "armed": the idle time set on
+        #: the entries makes them claimable at ``due``; else (delay > visibility timeout)
+        #: this member keeps them until ``due - visibility_timeout``.
+        self._delayed: list[list[Any]] = []
+        self._read_head = ("XREADGROUP", "GROUP", group, name, "COUNT")
+        self._read_tail: tuple[Any, ...] = (
+            ("NOACK", "STREAMS", stream, ">") if at_most_once else ("STREAMS", stream, ">")
+        )
+
+    async def create_group(self, start: bytes) -> None:
+        try:
+            await self._client.execute_command(
+                "XGROUP", "CREATE", self._stream, self._group, start, "MKSTREAM"
+            )
+        except ResponseError as exc:
+            if not is_error(exc, "BUSYGROUP"):
+                raise
+
+    # -- fetching ------------------------------------------------------------------------
+
+    async def fetch(self, max_messages: int, timeout: float | None) -> list[Delivery]:
+        with self._errors():
+            now = monotonic()
+            if not self._noack and now >= self._next_claim:
+                out = await self._claim(max_messages, now)
+                if out:
+                    return out
+            deadline = None if timeout is None else now + timeout
+            while True:
+                block = self._max_block
+                if not self._noack:
+                    block = min(block, self._next_claim - now)
+                if deadline is not None:
+                    block = min(block, deadline - now)
+                out = await self._read(max_messages, block)
+                if out:
+                    return out
+                now = monotonic()
+                if not self._noack and now - self._last_claim >= EMPTY_CLAIM_GAP:
+                    out = await self._claim(max_messages, now)
+                    if out:
+                        return out
+                if deadline is not None and now >= deadline:
+                    return []
+
+    async def _read(self, count: int, block: float) -> list[Delivery]:
+        args: tuple[Any, ...] = (*self._read_head, count)
+        if block > 0:
+            args += ("BLOCK", max(1, int(block * 1000)))
+        args += self._read_tail
+        try:
+            reply = await self._client.execute_command(*args)
+        except ResponseError as exc:
+            if not is_error(exc, "NOGROUP"):
+                raise
+            # The stream (and its groups) vanished, e.g. a server restarted without
+            # persistence or the key was deleted: start again with what is there now.
+            await self.create_group(b"0")
+            reply = await self._client.execute_command(*args)
+        if not reply:
+            return []
+        return decode_entries(reply[0][1])
+
+    async def _claim(self, count: int, now: float) -> list[Delivery]:
+        """Take over entries idle for longer than the visibility timeout (XAUTOCLAIM),
+        with their delivery counts from the pending-entries list."""
+        self._last_claim = now
+        self._next_claim = now + self._interval
+        if self._delayed:
+            await self._tend_delayed(now)
+        client = self._client
+        try:
+            reply = await client.execute_command(
+                "XAUTOCLAIM",
+                self._stream,
+                self._group,
+                self._name,
+                self._vt_ms,
+                self._cursor,
+                "COUNT",
+                count,
+            )
+        except ResponseError as exc:
+            if not is_error(exc, "NOGROUP"):
+                raise
+            await self.create_group(b"0")
+            return []
+        self._cursor = reply[0]
+        entries = [entry for entry in reply[1] if entry[1] is not None]
+        if not entries:
+            return []
+        self._next_claim = now  # recovering: there may be more to claim
+        async with client.pipeline(transaction=False) as pipe:
+            for mid, _ in entries:
+                pipe.execute_command("XPENDING", self._stream, self._group, mid, mid, 1)
+            pending = await pipe.execute()
+        counts = [int(p[0][3]) if p else 1 for p in pending]
+        return decode_entries(entries, counts)
+
+    async def _xclaim(self, owner: bytes, ids: Sequence[Any], idle_ms: int) -> None:
+        """Give ``ids`` to ``owner`` with this idle time; the delivery count is unchanged."""
+        await self._client.execute_command(
+            "XCLAIM", self._stream, self._group, owner, 0, *ids, "IDLE", idle_ms, "JUSTID"
+        )
+
+    async def _tend_delayed(self, now: float) -> None:
+        keep = []
+        for item in self._delayed:
+            due, ids, armed = item
+            remaining_ms = int((due - now) * 1000)
+            if remaining_ms <= 0:
+                if not armed:
+                    await self._xclaim(self._name, ids, LONG_IDLE_MS)
+                continue
+            if not armed:
+                if remaining_ms <= self._vt_ms:
+                    await self._xclaim(self._name, ids, self._vt_ms - remaining_ms)
+                    item[2] = True
+                    self._next_claim = min(self._next_claim, due)
+                else:
+                    await self._xclaim(self._name, ids, 0)  # not yet: keep it ours
+            keep.append(item)
+        self._delayed = keep
+
+    # -- settling ------------------------------------------------------------------------
+
+    async def ack(self, tokens: list[Any], wait: bool) -> None:
+        with self._errors():
+            try:
+                await self._client.execute_command("XACK", self._stream, self._group, *tokens)
+            except ResponseError as exc:
+                if not is_error(exc, "NOGROUP"):
+                    raise
+                # The group is gone with its pending-entries list: nothing is left to ack.
+
+    async def nack(self, tokens: list[Any], delay: float | None) -> None:
+        delay_ms = int((delay or 0) * 1000)
+        now = monotonic()
+        with self._errors():
+            if delay_ms <= 0:
+                await self._xclaim(self._name, tokens, LONG_IDLE_MS)
+                self._next_claim = now
+            elif delay_ms <= self._vt_ms:
+                await self._xclaim(self._name, tokens, self._vt_ms - delay_ms)
+                due = now + delay_ms / 1000
+                self._delayed.append([due, tokens, True])
+                self._next_claim = min(self._next_claim, due)
+            else:
+                await self._xclaim(self._name, tokens, 0)
+                self._delayed.append([now + delay_ms / 1000, tokens, False])
+
+    async def close(self, timeout: float | None) -> None:
+        client = self._client
+        stream, group = self._stream, self._group
+        with self._errors():
+            try:
+                if self._private:
+                    await client.execute_command("XGROUP", "DESTROY", stream, group)
+                    return
+                if not self._noack:
+                    await self._hand_back()
+                pending = await client.execute_command(
+                    "XPENDING", stream, group, "-", "+", 1, self._name
+                )
+                if not pending:  # never delete a member that holds messages: they would be lost
+                    await client.execute_command("XGROUP", "DELCONSUMER", stream, group, self._name)
+            except ResponseError as exc:
+                if not is_error(exc, "NOGROUP"):
+                    raise
+
+    async def _hand_back(self) -> None:
+        """Give every message this member holds to HANDBACK, idle enough that the next
+        XAUTOCLAIM of any member takes it (delayed nacks keep what is left of the delay,
+        up to the visibility timeout)."""
+        now = monotonic()
+        for due, ids, _ in self._delayed:
+            remaining_ms = int((due - now) * 1000)
+            if remaining_ms > 0:
+                await self._xclaim(HANDBACK, ids, max(0, self._vt_ms - remaining_ms))
+        self._delayed = []
+        last = None
+        while True:
+            pending = await self._client.execute_command(
+                "XPENDING", self._stream, self._group, "-", "+", 1000, self._name
+            )
+            if not pending or pending[0][0] == last:
+                return
+            last = pending[0][0]
+            await self._xclaim(HANDBACK, [p[0] for p in pending], LONG_IDLE_MS)
+
+
+class AsyncRedisSubscriber:
+    """A Pub/Sub subscription to one channel (at-most-once: nothing to ack)."""
+
+    def __init__(self, pubsub: Any, errors: ErrorMapper) -> None:
+        self._pubsub = pubsub
+        self._errors = errors
+        self._seq = 0
+
+    async def subscribe(self, channel: bytes, timeout: float) -> None:
+        """Subscribe and wait for Redis to confirm it."""
+        pubsub = self._pubsub
+        with self._errors():
+            await pubsub.subscribe(channel)
+            deadline = monotonic() + timeout
+            while True:
+                msg = await pubsub.get_message(timeout=max(0.0, deadline - monotonic()))
+                if msg is not None and msg["type"] == "subscribe":
+                    return
+                if monotonic() >= deadline:
+                    raise TimeoutError(f"redis did not confirm SUBSCRIBE within {timeout} s")
+
+    async def fetch(self, max_messages: int, timeout: float | None) -> list[Delivery]:
+        pubsub = self._pubsub
+        out: list[Delivery] = []
+        deadline = None if timeout is None else monotonic() + timeout
+        with self._errors():
+            while len(out) < max_messages:
+                if out:
+                    wait = 0.0
+                elif deadline is None:
+                    wait = PUBSUB_SLICE
+                else:
+                    wait = max(0.0, deadline - monotonic())
+                msg = await pubsub.get_message(timeout=wait)
+                if msg is None:
+                    if out or (deadline is not None and monotonic() >= deadline):
+                        break
+                    continue
+                if msg["type"] != "message":
+                    continue
+                value, key, headers = decode_frame(msg["data"])
+                self._seq += 1
+                out.append((None, str(self._seq), value, key, headers, None, 1))
+        return out
+
+    async def ack(self, tokens: list[Any], wait: bool) -> None:
+        return None
+
+    async def nack(self, tokens: list[Any], delay: float | None) -> None:
+        return None
+
+    async def close(self, timeout: float | None) -> None:
+        with contextlib.suppress(Exception):
+            await aclose_redis(self._pubsub)
+
+
+class AsyncRedisDriver:
+    """One redis-py client (connection pool) per broker."""
+
+    def __init__(
+        self, url: BrokerURL, options: Mapping[str, Any], capabilities: Capabilities
+    ) -> None:
+        self._options = options
+        self._kwargs = client_kwargs(url, options)
+        self._errors = ErrorMapper(self._kwargs["host"], self._kwargs["port"], url.password)
+        self._pubsub = options["mode"] == "pubsub"
+        self._prefix = options["key_prefix"]
+        self._maxlen: int | None = options["maxlen"]
+        self._client: Any = None
+        self._once: Any = None
+
+    def _new_client(self, retries: int, **overrides: Any) -> Any:
+        retry = ARetry(backoff() if retries else NoBackoff(), retries)
+        client = ARedis(**{**self._kwargs, **overrides}, retry=retry, protocol=2)
+        for command in RAW_COMMANDS:
+            client.set_response_callback(command, raw_reply)
+        return client
+
+    async def connect(self, timeout: float) -> None:
+        probe = self._new_client(0, socket_connect_timeout=timeout, socket_timeout=timeout)
+        try:
+            with self._errors():
+                await probe.ping()
+        finally:
+            with contextlib.suppress(Exception):
+                await aclose_redis(probe)
+        self._client = self._new_client(retries_for(self._options["reconnect_timeout"]))
+
+    def _live(self) -> Any:
+        assert self._client is not None, "connect() first"
+        return self._client
+
+    def _key(self, topic: str) -> bytes:
+        return _enc(self._prefix + topic)
+
+    async def open_producer(self, topic: str, config: ProducerConfig) -> AsyncRedisProducer:
+        client = self._live()
+        if config.guarantee is Guarantee.AT_MOST_ONCE:
+            # No retries: a retried command could store the message twice.
+            if self._once is None:
+                self._once = self._new_client(0)
+            client = self._once
+        key = self._key(topic)
+        if self._pubsub:
+            return AsyncRedisPublisher(client, self._errors, ("PUBLISH", key))
+        trim = ("MAXLEN", "~", self._maxlen) if self._maxlen else ()
+        return AsyncRedisProducer(client, self._errors, ("XADD", key, *trim, "*"))
+
+    async def open_consumer(
+        self, topic: str, group: str | None, config: ConsumerConfig
+    ) -> AsyncRedisConsumer | AsyncRedisSubscriber:
+        client = self._live()
+        opts = self._options
+        if self._pubsub:
+            subscriber = AsyncRedisSubscriber(client.pubsub(), self._errors)
+            await subscriber.subscribe(self._key(topic), opts["connect_timeout"])
+            return subscriber
+        visibility = config.options.get("visibility_timeout") or opts["visibility_timeout"]
+        consumer = AsyncRedisConsumer(
+            client,
+            self._errors,
+            self._key(topic),
+            _enc(group) if group is not None else private_group(),
+            consumer_name(opts),
+            private=group is None,
+            at_most_once=config.guarantee is Guarantee.AT_MOST_ONCE,
+            visibility_timeout=visibility,
+            claim_interval=opts["claim_interval"],
+            max_block=min(opts["claim_interval"], opts["socket_timeout"] / 2),
+        )
+        with self._errors():
+            await consumer.create_group(b"0" if opts["group_start"] == "earliest" else b"$")
+        return consumer
+
+    async def close(self) -> None:
+        for client in (self._client, self._once):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await aclose_redis(client)
+        self._client = self._once = None

@@ -1,0 +1,162 @@
+"""How a brokerkit message is laid out in a Redis stream entry or a Pub/Sub payload.
+
+Pure functions shared by the async driver and its generated sync twin; no I/O.
+
+Stream entry fields (names are bytes, values are bytes)::
+
+    v        the value (always present, always the first field)
+    k        the key (only when the message has one)
+    h:NAME   one per header, NAME is the header name in UTF-8
+
+brokerkit's own fields are the single letters ``v`` and ``k``; every header field starts
+with ``h:``, so no header name can ever collide with them (nor with another header).
+Strings are encoded UTF-8 with ``surrogatepass``, so any ``str`` round-trips. Fields of an
+entry written by another program that follow none of these forms are ignored.
+
+Pub/Sub payload: a message without key or headers is published as its value alone
+(plain Redis subscribers see the bytes they expect), unless the value happens to start
+with :data:`MAGIC`. Anything else is ``MAGIC`` followed by a length-prefixed frame::
+
+    MAGIC | key_len:u32 (0xFFFFFFFF: no key) | key | n_headers:u32 |
+          (name_len:u32 | name | value_len:u32 | value) * n_headers | value (the rest)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from struct import Struct
+from typing import Any
+
+from ..._async.driver import Delivery
+
+__all__ = ["MAGIC", "Delivery", "decode_entries", "decode_frame", "encode_frame", "entry_fields"]
+
+F_VALUE = b"v"
+F_KEY = b"k"
+F_HEADER = b"h:"
+
+MAGIC = b"\xffBK\x01"
+"""Starts a framed Pub/Sub payload. 0xFF never starts UTF-8 text."""
+
+_U32 = Struct(">I")
+_NO_KEY = 0xFFFFFFFF
+
+
+def _enc(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _dec(data: bytes) -> str:
+    return data.decode("utf-8", "surrogatepass")
+
+
+# -- streams -------------------------------------------------------------------------------
+
+
+def entry_fields(
+    value: bytes, key: bytes | None, headers: Mapping[str, str] | None
+) -> tuple[bytes, ...]:
+    """The field/value arguments of an XADD for one message."""
+    if key is None and not headers:
+        return (F_VALUE, value)
+    out: list[bytes] = [F_VALUE, value]
+    if key is not None:
+        out += (F_KEY, key)
+    if headers:
+        for name, text in headers.items():
+            out += (F_HEADER + _enc(name), _enc(text))
+    return tuple(out)
+
+
+def _slow_entry(mid: bytes, fields: Sequence[bytes], count: int) -> Delivery:
+    value = b""
+    key: bytes | None = None
+    headers: dict[str, str] | None = None
+    for i in range(0, len(fields) - 1, 2):
+        name = fields[i]
+        if name == F_VALUE:
+            value = fields[i + 1]
+        elif name == F_KEY:
+            key = fields[i + 1]
+        elif name[:2] == F_HEADER:
+            if headers is None:
+                headers = {}
+            headers[_dec(name[2:])] = _dec(fields[i + 1])
+    return (mid, mid.decode(), value, key, headers, int(mid.partition(b"-")[0]) / 1000.0, count)
+
+
+def decode_entries(entries: Sequence[Any], counts: Sequence[int] | None = None) -> list[Delivery]:
+    """Deliveries from the raw entry list of an XREADGROUP/XAUTOCLAIM reply.
+
+    ``counts``: the delivery count of each entry (None: 1 each, a first delivery).
+    Entries whose fields are nil (deleted from the stream) are skipped.
+    """
+    out: list[Delivery] = []
+    append = out.append
+    for i, (mid, fields) in enumerate(entries):
+        if fields is None:
+            continue
+        count = 1 if counts is None else counts[i]
+        if len(fields) == 2 and fields[0] == F_VALUE:
+            append(
+                (
+                    mid,
+                    mid.decode(),
+                    fields[1],
+                    None,
+                    None,
+                    int(mid.partition(b"-")[0]) / 1000.0,
+                    count,
+                )
+            )
+        else:
+            append(_slow_entry(mid, fields, count))
+    return out
+
+
+# -- pub/sub -------------------------------------------------------------------------------
+
+
+def encode_frame(value: bytes, key: bytes | None, headers: Mapping[str, str] | None) -> bytes:
+    """The Pub/Sub payload for one message (see the module docstring)."""
+    if key is None and not headers and not value.startswith(MAGIC):
+        return value
+    pack = _U32.pack
+    parts = [MAGIC]
+    if key is None:
+        parts.append(pack(_NO_KEY))
+    else:
+        parts += (pack(len(key)), key)
+    items = list(headers.items()) if headers else []
+    parts.append(pack(len(items)))
+    for name, text in items:
+        raw_name, raw_text = _enc(name), _enc(text)
+        parts += (pack(len(raw_name)), raw_name, pack(len(raw_text)), raw_text)
+    parts.append(value)
+    return b"".join(parts)
+
+
+def decode_frame(payload: bytes) -> tuple[bytes, bytes | None, dict[str, str] | None]:
+    """(value, key, headers) from a Pub/Sub payload; a payload without MAGIC is a value."""
+    if not payload.startswith(MAGIC):
+        return payload, None, None
+    unpack = _U32.unpack_from
+    pos = len(MAGIC)
+    (n,) = unpack(payload, pos)
+    pos += 4
+    key: bytes | None = None
+    if n != _NO_KEY:
+        key = payload[pos : pos + n]
+        pos += n
+    (count,) = unpack(payload, pos)
+    pos += 4
+    headers: dict[str, str] | None = {} if count else None
+    for _ in range(count):
+        (n,) = unpack(payload, pos)
+        name = _dec(payload[pos + 4 : pos + 4 + n])
+        pos += 4 + n
+        (n,) = unpack(payload, pos)
+        assert headers is not None
+        headers[name] = _dec(payload[pos + 4 : pos + 4 + n])
+        pos += 4 + n
+    return payload[pos:], key, headers

@@ -1,0 +1,186 @@
+"""What the async driver and its generated sync twin share: client settings from the URL
+and options, the error table (the one place where redis-py exceptions are mapped), names.
+
+Imports redis-py (only the exception classes and backoff, which both clients share).
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import uuid
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from typing import Any
+
+from redis import exceptions as rex
+from redis.backoff import ExponentialBackoff
+
+from ..._url import BrokerURL
+from ...errors import (
+    BrokerConnectionError,
+    BrokerError,
+    ConfigurationError,
+    DeliveryError,
+    ErrorTable,
+    TimeoutError,
+    map_errors,
+)
+
+DEFAULT_HOST = "localhost"
+DEFAULT_PORT = 6379
+
+#: The group member that close() hands unacked messages to; every live member's
+#: XAUTOCLAIM takes them from there at once.
+HANDBACK = b"brokerkit-handback"
+
+#: Handed-back or nacked messages get this idle time (24 h): old enough for any member's
+#: visibility timeout, small enough that Redis does not clamp it (it clamps times before 0).
+LONG_IDLE_MS = 86_400_000
+
+#: Retry backoff: 50 ms doubling to at most 1 s.
+BACKOFF_BASE = 0.05
+BACKOFF_CAP = 1.0
+
+#: The commands whose replies the drivers parse themselves (redis-py's parsers build
+#: dicts per entry; ours read the raw lists once).
+RAW_COMMANDS = ("XREADGROUP", "XAUTOCLAIM", "XCLAIM", "XPENDING")
+
+
+def raw_reply(response: Any, **options: Any) -> Any:
+    return response
+
+
+def backoff() -> ExponentialBackoff:
+    return ExponentialBackoff(cap=BACKOFF_CAP, base=BACKOFF_BASE)
+
+
+def retries_for(budget: float) -> int:
+    """How many retries the backoff needs to keep trying for ``budget`` seconds."""
+    n, total = 0, 0.0
+    while total < budget:
+        n += 1
+        total += min(BACKOFF_CAP, BACKOFF_BASE * 2**n)
+    return n
+
+
+def endpoint(url: BrokerURL) -> tuple[str, int]:
+    if len(url.hosts) > 1:
+        raise ConfigurationError(
+            f"a redis URL names one server, got {len(url.hosts)} hosts in {url}; "
+            "expected redis://[user[:password]@]host[:port][/db]"
+        )
+    return url.host or DEFAULT_HOST, url.port or DEFAULT_PORT
+
+
+def database(url: BrokerURL) -> int:
+    path = url.path.strip("/")
+    if not path:
+        return 0
+    if not (path.isascii() and path.isdigit()):
+        raise ConfigurationError(
+            f"the path of a redis URL is the database number, got {path!r} in {url}; "
+            "expected redis://host:port/0"
+        )
+    return int(path)
+
+
+def client_kwargs(url: BrokerURL, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for ``redis.Redis`` / ``redis.asyncio.Redis`` (without retry)."""
+    host, port = endpoint(url)
+    kwargs: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "db": database(url),
+        "username": url.username,
+        "password": url.password,
+        "client_name": client_name(options),
+        "socket_connect_timeout": options["connect_timeout"],
+        "socket_timeout": options["socket_timeout"],
+        "socket_keepalive": True,
+        "decode_responses": False,
+    }
+    if url.scheme == "rediss":
+        kwargs["ssl"] = True
+        kwargs["ssl_ca_certs"] = options["tls_ca_file"]
+        kwargs["ssl_cert_reqs"] = "required" if options["tls_verify"] else "none"
+        kwargs["ssl_check_hostname"] = bool(options["tls_verify"])
+    return kwargs
+
+
+def client_name(options: Mapping[str, Any]) -> str:
+    """The CLIENT SETNAME of every connection: the client_id option, else "brokerkit"."""
+    name = options.get("client_id") or "brokerkit"
+    # CLIENT SETNAME refuses spaces and newlines.
+    return "".join("-" if c.isspace() else c for c in name)
+
+
+def consumer_name(options: Mapping[str, Any]) -> bytes:
+    """A group member name unique to this consumer: client name, host, pid, random."""
+    host = os.uname().nodename if hasattr(os, "uname") else "host"
+    return f"{client_name(options)}:{host}:{os.getpid()}:{uuid.uuid4().hex[:12]}".encode()
+
+
+def private_group() -> bytes:
+    return f"brokerkit-private-{uuid.uuid4().hex}".encode()
+
+
+def is_error(exc: BaseException, code: str) -> bool:
+    """True when ``exc`` is a Redis error reply starting with ``code`` (NOGROUP, BUSYGROUP)."""
+    return isinstance(exc, rex.ResponseError) and str(exc).startswith(code)
+
+
+def error_table(host: str, port: int) -> ErrorTable:
+    """redis-py exceptions -> brokerkit errors, naming the server."""
+    where = f"{host}:{port}"
+
+    def auth(exc: BaseException) -> BrokerError:
+        return BrokerConnectionError(
+            f"redis at {where} rejected the credentials: {exc}", backend="redis"
+        )
+
+    def conn(exc: BaseException) -> BrokerError:
+        return BrokerConnectionError(f"cannot reach redis at {where}: {exc}", backend="redis")
+
+    def refused(exc: BaseException) -> BrokerError:
+        return DeliveryError(f"redis at {where} refused a command: {exc}", backend="redis")
+
+    def timeout(exc: BaseException) -> BrokerError:
+        return TimeoutError(f"redis at {where} did not answer in time: {exc}", backend="redis")
+
+    return (
+        ((rex.AuthenticationError, rex.AuthenticationWrongNumberOfArgsError), auth),
+        ((rex.ConnectionError, rex.TimeoutError), conn),
+        ((rex.RedisError,), refused),
+        ((builtins.TimeoutError,), timeout),
+        ((OSError,), conn),
+    )
+
+
+class ErrorMapper:
+    """``with mapper():`` maps redis-py exceptions (see :func:`error_table`)."""
+
+    __slots__ = ("_secrets", "_table")
+
+    def __init__(self, host: str, port: int, password: str | None) -> None:
+        self._table = error_table(host, port)
+        self._secrets = [password] if password else []
+
+    def __call__(self) -> AbstractContextManager[None]:
+        return map_errors(self._table, secrets=self._secrets)
+
+
+__all__ = [
+    "HANDBACK",
+    "LONG_IDLE_MS",
+    "RAW_COMMANDS",
+    "ErrorMapper",
+    "backoff",
+    "client_kwargs",
+    "consumer_name",
+    "endpoint",
+    "is_error",
+    "private_group",
+    "raw_reply",
+    "retries_for",
+]
