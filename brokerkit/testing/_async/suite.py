@@ -203,16 +203,23 @@ class AsyncSuite:
             assert await acollect(mine, 1, QUIET_PERIOD) == []
             assert await acollect(theirs, 1, QUIET_PERIOD) == []
 
-    @requires("replay")
-    async def test_new_group_replays_earlier_messages(
+    async def test_a_new_group_sees_earlier_messages_exactly_where_replay(
         self, abroker: AsyncBroker, topic: str, group: str
     ) -> None:
-        g = guarantee_for(abroker.capabilities)
+        caps = abroker.capabilities
+        g = guarantee_for(caps)
         async with abroker.producer(topic, guarantee=g) as producer:
             await producer.send_many([b"early-1", b"early-2"])
-        async with abroker.consumer(topic, group=group, guarantee=g) as consumer:
-            msgs = await acollect(consumer, 2, ack=True)
-        assert sorted(_values(msgs)) == [b"early-1", b"early-2"]
+            await producer.flush()
+            async with abroker.consumer(
+                topic, group=group if caps.consumer_groups else None, guarantee=g
+            ) as consumer:
+                await producer.send(b"late")
+                await producer.flush()
+                expected = [b"early-1", b"early-2", b"late"] if caps.replay else [b"late"]
+                msgs = await acollect(consumer, len(expected), ack=True)
+                assert sorted(_values(msgs)) == expected
+                assert await acollect(consumer, 1, QUIET_PERIOD) == []
 
     # -- groups --------------------------------------------------------------------------
 
