@@ -19,7 +19,10 @@ from typing import Any, Protocol
 
 from ..._types import Record
 
+#: A topic's log is trimmed of what every group has consumed once this many entries, or
+#: this many payload bytes, were appended since the last trim.
 _TRIM_AT = 1 << 15
+_TRIM_BYTES = 1 << 20
 
 
 class WakeUp(Protocol):
@@ -50,7 +53,7 @@ class Group:
 
 
 class Topic:
-    __slots__ = ("base", "groups", "log", "name", "trim_at", "waiters")
+    __slots__ = ("base", "bytes_since_trim", "groups", "log", "name", "trim_at", "waiters")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -59,6 +62,7 @@ class Topic:
         self.groups: dict[str, Group] = {}
         self.waiters: list[WakeUp] = []
         self.trim_at = _TRIM_AT
+        self.bytes_since_trim = 0
 
     @property
     def end(self) -> int:
@@ -96,14 +100,17 @@ class MemoryBroker:
 
     def publish(self, topic_name: str, records: Sequence[Record]) -> None:
         now = time.time()
+        entries = [(v, k, h, now) for v, k, h in records]  # built outside the lock
+        size = sum([len(e[0]) for e in entries])
         with self.lock:
             topic = self._topic(topic_name)
             if not topic.groups:  # nobody subscribed and no replay: nothing keeps them
-                topic.base = topic.end + len(records)
+                topic.base = topic.end + len(entries)
                 topic.log = []
                 return
-            topic.log.extend([(v, k, h, now) for v, k, h in records])
-            if len(topic.log) > topic.trim_at:
+            topic.log.extend(entries)
+            topic.bytes_since_trim += size
+            if len(topic.log) > topic.trim_at or topic.bytes_since_trim > _TRIM_BYTES:
                 self._trim(topic)
             waiters = topic.waiters
             if waiters:
@@ -113,15 +120,16 @@ class MemoryBroker:
                 waiter.set()
 
     def publish_one(self, topic_name: str, value: bytes, key: bytes | None, headers: Any) -> None:
-        now = time.time()
+        entry = (value, key, headers, time.time())
         with self.lock:
             topic = self._topic(topic_name)
             if not topic.groups:
                 topic.base = topic.end + 1
                 topic.log = []
                 return
-            topic.log.append((value, key, headers, now))
-            if len(topic.log) > topic.trim_at:
+            topic.log.append(entry)
+            topic.bytes_since_trim += len(value)
+            if len(topic.log) > topic.trim_at or topic.bytes_since_trim > _TRIM_BYTES:
                 self._trim(topic)
             waiters = topic.waiters
             if waiters:
@@ -137,6 +145,7 @@ class MemoryBroker:
             del topic.log[:drop]
             topic.base = low
         topic.trim_at = len(topic.log) + _TRIM_AT
+        topic.bytes_since_trim = 0
 
     # -- consuming ---------------------------------------------------------------------
 
@@ -206,22 +215,22 @@ class MemoryBroker:
             stop = min(topic.base + len(log), start + n - len(out))
             if stop > start:
                 group.cursor = stop
-                i = start - base
-                if at_most_once:
-                    for off in range(start, stop):
-                        v, k, h, ts = log[i]
-                        i += 1
-                        out.append((off, str(off), v, k, dict(h) if h else None, ts, 1))
-                else:
-                    for off in range(start, stop):
-                        v, k, h, ts = log[i]
-                        i += 1
-                        pending[off] = mid
-                        out.append((off, str(off), v, k, dict(h) if h else None, ts, 1))
-            if out or waiter is None:
+                fresh = log[start - base : stop - base]
+                if not at_most_once:
+                    pending.update(dict.fromkeys(range(start, stop), mid))
+            elif out or waiter is None:
                 return out, None
-            topic.waiters.append(waiter)
-            return out, group.delayed[0][0] if group.delayed else None
+            else:
+                topic.waiters.append(waiter)
+                return out, group.delayed[0][0] if group.delayed else None
+        # New deliveries are built outside the lock: other members and producers go on.
+        out.extend(
+            [
+                (off, str(off), v, k, dict(h) if h else None, ts, 1)
+                for off, (v, k, h, ts) in zip(range(start, stop), fresh, strict=True)
+            ]
+        )
+        return out, None
 
     def discard_waiter(self, member: Member, waiter: WakeUp) -> None:
         with self.lock, contextlib.suppress(ValueError):
