@@ -7,9 +7,14 @@ brokerkit/raw ratios, as a table, JSON, CSV and PNG plots. See docs/benchmarks.m
 
 Modules: ``workload`` (loading), ``payload`` (what is sent), ``stats`` (counting and
 histograms), ``targets`` (the seam), ``driver`` (brokerkit), ``baselines`` (raw clients),
-``loops`` (the harness), ``runner`` (one run), ``schedule`` (the plan), ``results``,
-``report`` (terminal), ``export`` (JSON/CSV/Markdown), ``plots`` (PNG), ``cli`` and
-``command`` (the command line).
+``harness`` (what the loops share), ``runner`` (one run), ``schedule`` (the plan),
+``results``, ``report`` (terminal), ``export`` (JSON/CSV/Markdown), ``units``, ``plots``
+(PNG), ``cli`` and ``command`` (the command line).
+
+Async is the source of truth here too: ``_async/`` holds the harness loops, the session
+protocols and the sessions of brokerkit and of each raw client, written once; ``_sync/``
+is generated from it by tools/unasync.py, with ``_compat`` naming what is spelled
+differently (``AQueue``/``Queue``, ``asleep``/``sleep``, ...).
 
 Needs the ``bench`` extra: ``pip install 'brokerkit[bench]'``.
 """

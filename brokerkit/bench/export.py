@@ -18,6 +18,7 @@ from typing import Any
 import brokerkit
 
 from .results import UNSUPPORTED, Row, RunResult
+from .units import duration
 from .workload import Workload
 
 __all__ = ["CSV_FIELDS", "environment", "write_csv", "write_json", "write_markdown"]
@@ -123,16 +124,6 @@ def write_csv(path: Path, rows: Sequence[Row]) -> None:
             )
 
 
-def _ms(value: float) -> str:
-    if value < 1:
-        return f"{value * 1000:.0f} µs"
-    if value < 10:
-        return f"{value:.2f} ms"
-    if value < 1000:
-        return f"{value:.1f} ms"
-    return f"{value / 1000:.2f} s"
-
-
 def _x(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
@@ -170,7 +161,7 @@ def markdown(env: Mapping[str, Any], workloads: Sequence[Workload], rows: Sequen
                 f"{row.consume_rate:,.0f}",
                 _x(row.consume_ratio),
                 *(
-                    [_ms(v) for v in (lat.p50, lat.p95, lat.p99, lat.p999, lat.max)]
+                    [duration(v, "µs") for v in (lat.p50, lat.p95, lat.p99, lat.p999, lat.max)]
                     if lat
                     else ["-"] * 5
                 ),

@@ -21,6 +21,7 @@ from rich.text import Text
 
 from .results import CHECK_FAILED, FAILED, UNSUPPORTED, Row, RunResult
 from .stats import LatencySummary
+from .units import duration
 from .workload import Workload
 
 __all__ = ["RichProgress", "render_table"]
@@ -81,17 +82,6 @@ def _ratio(value: float | None) -> Text:
         return Text("")
     style = "green" if value >= 0.9 else "yellow" if value >= 0.5 else "red"
     return Text(f"{value:.2f}x", style=style)
-
-
-def duration(ms: float) -> str:
-    """A latency in the unit that reads best: 850 us, 12.3 ms, 1.25 s."""
-    if ms < 1:
-        return f"{ms * 1000:.0f} us"
-    if ms < 10:
-        return f"{ms:.2f} ms"
-    if ms < 1000:
-        return f"{ms:.1f} ms"
-    return f"{ms / 1000:.2f} s"
 
 
 def _latencies(latency: LatencySummary | None) -> list[str]:

@@ -14,7 +14,9 @@ from typing import Any, Protocol
 
 import brokerkit
 
-from .loops import Plan, Shared, consume, consume_async, produce, produce_async
+from ._async import loops as aloops
+from ._sync import loops
+from .harness import Plan, Shared
 from .payload import KeyPlan, PayloadFactory
 from .results import CHECK_FAILED, FAILED, UNSUPPORTED, RunResult
 from .stats import Ledger, Tracker, fold, merged, new_histogram, summarize, verify
@@ -131,11 +133,11 @@ async def _run_async(
         shared.start_ns = time.perf_counter_ns()
         tasks = [
             *(
-                asyncio.ensure_future(consume_async(r, t, shared))
+                asyncio.ensure_future(aloops.consume(r, t, shared))
                 for r, t in zip(receivers, shared.trackers, strict=True)
             ),
             *(
-                asyncio.ensure_future(produce_async(s, p, shared))
+                asyncio.ensure_future(aloops.produce(s, p, shared))
                 for s, p in zip(senders, plans, strict=True)
             ),
         ]
@@ -184,10 +186,14 @@ def _run_sync(
         plans = _plans(workload)
         shared.producers_running = len(senders)
         threads = [
-            threading.Thread(target=guarded(consume, r, t, shared), name=f"bk-bench-consumer-{i}")
+            threading.Thread(
+                target=guarded(loops.consume, r, t, shared), name=f"bk-bench-consumer-{i}"
+            )
             for i, (r, t) in enumerate(zip(receivers, shared.trackers, strict=True))
         ] + [
-            threading.Thread(target=guarded(produce, s, p, shared), name=f"bk-bench-producer-{i}")
+            threading.Thread(
+                target=guarded(loops.produce, s, p, shared), name=f"bk-bench-producer-{i}"
+            )
             for i, (s, p) in enumerate(zip(senders, plans, strict=True))
         ]
         cpu = time.process_time()

@@ -1,9 +1,10 @@
 """The seam between the harness and what it measures.
 
-The harness (``loops.py``) drives a :class:`Session` of either kind the same way:
-brokerkit itself (``driver.py``) or a broker's raw client library (``baselines/``). A
-session is one connection; it makes senders and receivers of topics. Receivers return
-payloads and settle them with :meth:`AsyncReceiver.ack` after the harness has counted
+The harness (``_async/loops.py`` and its generated ``_sync`` twin) drives a session of
+either kind the same way: brokerkit itself (``driver.py``) or a broker's raw client
+library (``baselines/``). A session is one connection; it makes senders and receivers of
+topics (the protocols: ``_async/protocols.py``, ``AsyncSession`` / ``Session``).
+Receivers return payloads and settle them with ``ack()`` after the harness has counted
 them (a no-op where nothing needs acking).
 """
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from ._async.protocols import AsyncReceiver, AsyncSender, AsyncSession
+from ._sync.protocols import Receiver, Sender, Session
 from .workload import Workload
 
 __all__ = [
@@ -43,58 +46,6 @@ class Setup:
     workload: Workload
     fanout: bool
     """True where the broker has no consumer groups: every consumer gets every message."""
-
-
-class AsyncSender(Protocol):
-    async def send(self, values: list[bytes], keys: list[bytes] | None) -> None:
-        """Send a batch; it counts as acknowledged when this returns (at-least-once)."""
-
-    async def flush(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-class AsyncReceiver(Protocol):
-    async def receive(self, max_messages: int, timeout: float) -> list[bytes]:
-        """Up to ``max_messages`` payloads, waiting at most ``timeout`` s for the first."""
-
-    async def ack(self) -> None:
-        """Acknowledge what the last receive() returned (at-least-once)."""
-
-    async def close(self) -> None: ...
-
-
-class AsyncSession(Protocol):
-    async def sender(self, topic: str) -> AsyncSender: ...
-
-    async def receiver(self, topic: str) -> AsyncReceiver:
-        """A subscribed consumer: every message sent after this returns reaches it."""
-
-    async def close(self) -> None: ...
-
-
-class Sender(Protocol):
-    def send(self, values: list[bytes], keys: list[bytes] | None) -> None: ...
-
-    def flush(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class Receiver(Protocol):
-    def receive(self, max_messages: int, timeout: float) -> list[bytes]: ...
-
-    def ack(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class Session(Protocol):
-    def sender(self, topic: str) -> Sender: ...
-
-    def receiver(self, topic: str) -> Receiver: ...
-
-    def close(self) -> None: ...
 
 
 class Target(Protocol):

@@ -1,0 +1,94 @@
+"""The brokerkit target's session: the workload through brokerkit's public API, as a user
+writes it. ``batch_size`` 1 uses ``send()`` / ``receive()``, larger batches
+``send_many()`` / ``receive_many()``; at-least-once consumers ``ack()`` every message.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from typing import Any
+
+import brokerkit
+
+from .._compat import adispose
+from ..targets import GROUP, Setup
+
+__all__ = ["AsyncBrokerkitSession"]
+
+
+class _Sender:
+    __slots__ = ("_producer", "_single")
+
+    def __init__(self, producer: brokerkit.AsyncProducer, single: bool) -> None:
+        self._producer = producer
+        self._single = single
+
+    async def send(self, values: list[bytes], keys: list[bytes] | None) -> None:
+        producer = self._producer
+        if self._single and len(values) == 1:
+            await producer.send(values[0], keys[0] if keys is not None else None)
+        elif keys is None:
+            await producer.send_many(values)
+        else:
+            await producer.send_many(list(zip(values, keys, strict=True)))
+
+    async def flush(self) -> None:
+        await self._producer.flush()
+
+    async def close(self) -> None:
+        await self._producer.close()
+
+
+class _Receiver:
+    __slots__ = ("_consumer", "_messages", "_single")
+
+    def __init__(self, consumer: brokerkit.AsyncConsumer, single: bool) -> None:
+        self._consumer = consumer
+        self._single = single
+        self._messages: list[brokerkit.AsyncMessage] = []
+
+    async def receive(self, max_messages: int, timeout: float) -> list[bytes]:
+        if self._single:
+            message = await self._consumer.receive(timeout)
+            self._messages = messages = [message] if message is not None else []
+        else:
+            self._messages = messages = await self._consumer.receive_many(max_messages, timeout)
+        return [m.value for m in messages]
+
+    async def ack(self) -> None:
+        for message in self._messages:
+            await message.ack()
+
+    async def close(self) -> None:
+        await self._consumer.close()
+
+
+class AsyncBrokerkitSession:
+    """Producers and consumers of one broker; ``consumer_options`` are the keyword
+    arguments of ``broker.consumer()`` beyond topic and group."""
+
+    def __init__(
+        self, broker: brokerkit.AsyncBroker, setup: Setup, consumer_options: dict[str, Any]
+    ) -> None:
+        self._broker = broker
+        self._setup = setup
+        self._consumer_options = consumer_options
+        self._single = setup.workload.batch_size == 1
+        self._stack = AsyncExitStack()
+
+    async def sender(self, topic: str) -> _Sender:
+        producer = self._broker.producer(topic, guarantee=self._setup.workload.guarantee)
+        await self._stack.enter_async_context(producer)
+        return _Sender(producer, self._single)
+
+    async def receiver(self, topic: str) -> _Receiver:
+        group = None if self._setup.fanout else GROUP
+        consumer = self._broker.consumer(topic, group, **self._consumer_options)
+        await self._stack.enter_async_context(consumer)
+        return _Receiver(consumer, self._single)
+
+    async def close(self) -> None:
+        try:
+            await adispose(self._stack)
+        finally:
+            await self._broker.close()
