@@ -287,6 +287,15 @@ CONSUMER_OPTIONS = OptionSchema(
             "prefetch", int, 256, "messages fetched ahead of receive()", minimum=1, nullable=False
         ),
         Option(
+            "prefetch_bytes",
+            int,
+            2 << 20,
+            "fetch fewer than prefetch messages ahead when they would hold more payload bytes "
+            "than this (large messages)",
+            minimum=1,
+            nullable=False,
+        ),
+        Option(
             "max_deliveries",
             int,
             None,

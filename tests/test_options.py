@@ -272,6 +272,7 @@ def test_consumer_options_defaults() -> None:
         "commit_every": None,
         "commit_interval": None,
         "prefetch": 256,
+        "prefetch_bytes": 2 << 20,
         "max_deliveries": None,
         "dead_letter_topic": None,
         "on_commit_error": None,

@@ -130,6 +130,8 @@ class Consumer(Openable):
                 self.commit_mode, options["commit_every"], options["commit_interval"]
             )
         self._prefetch: int = options["prefetch"]
+        self._prefetch_bytes: int = options["prefetch_bytes"]
+        self._ahead = self._prefetch  # prefetch, lowered while messages are large
         self._max_deliveries: int | None = options["max_deliveries"]
         self._dead_letter_topic: str | None = options["dead_letter_topic"]
         self._on_commit_error: Callable[[BaseException], Any] | None = options["on_commit_error"]
@@ -174,7 +176,7 @@ class Consumer(Openable):
         if self._batcher is None:  # at-most-once: take no more than is handed out
             msgs = self._fetch(1, timeout)
             return msgs[0] if msgs else None
-        msgs = self._fetch(self._prefetch, timeout)
+        msgs = self._fetch(self._ahead, timeout)
         if not msgs:
             return None
         buf.extend(msgs)
@@ -189,7 +191,7 @@ class Consumer(Openable):
         if not buf:
             if self._batcher is None:
                 return self._fetch(max_messages, timeout)
-            msgs = self._fetch(max(max_messages, self._prefetch), timeout)
+            msgs = self._fetch(max(max_messages, self._ahead), timeout)
             if len(msgs) <= max_messages:
                 return msgs
             buf.extend(msgs[max_messages:])
@@ -237,6 +239,9 @@ class Consumer(Openable):
                 raw = drv.fetch(n, wait)
             if raw:
                 msgs = [Message(self, d) for d in raw]
+                # Per batch, not per message: size the next fetch from two samples.
+                size = len(raw[0][2]) + len(raw[-1][2])
+                self._ahead = max(1, min(self._prefetch, 2 * self._prefetch_bytes // (size or 1)))
                 if self._max_deliveries is not None:
                     msgs = self._drop_exceeded(msgs, self._max_deliveries)
                     if not msgs:

@@ -54,3 +54,24 @@ def test_unacked_messages_are_kept_through_trims() -> None:
         assert [m.key for m in got] == [str(i).encode() for i in range(count)]
         slow.close()
         fast.close()
+
+
+def test_prefetch_bytes_bounds_what_a_member_holds_ahead() -> None:
+    big = b"z" * 100_000
+    with brokerkit.connect(f"memory://{_name()}") as broker:
+        a = broker.consumer("t", group="g", prefetch_bytes=250_000)
+        b = broker.consumer("t", group="g")
+        with broker.producer("t") as producer:
+            producer.send(big)
+            first = a.receive(timeout=1.0)  # a learns the message size from this batch
+            assert first is not None
+            first.ack()
+            producer.send_many([(big, str(i)) for i in range(20)])
+        held = a.receive(timeout=1.0)
+        assert held is not None
+        # a fetched about 2 * 250 kB of them ahead, not its default prefetch of 256
+        rest = b.receive_many(100, timeout=1.0)
+        assert len(rest) >= 17
+        assert {m.key for m in rest}.isdisjoint({held.key})
+        a.close()
+        b.close()
