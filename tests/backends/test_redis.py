@@ -1,12 +1,14 @@
 """Redis-specific behaviour of the redis:// backend, against real Redis servers.
 
 The shared server on 127.0.0.1:6379 (DEVELOPERS.md) is used for most tests; tests that
-need a password or a restart start their own ``redis-server`` on a free port.
-Unreachable Redis: skip on a laptop, fail with CI=true.
+need a password, a memory limit or a restart start their own ``redis-server`` on a free
+port. Unreachable Redis: skip on a laptop, fail with CI=true.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import shutil
 import socket
@@ -14,12 +16,15 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tcp_faults import Link, NotRedisServer, SilentServer
 
 import brokerkit
 from brokerkit.backends.redis._codec import (
@@ -132,6 +137,7 @@ class PrivateRedis:
                 time.sleep(0.05)
 
     def kill(self) -> None:
+        """SIGKILL: no shutdown, no final save (the AOF, fsync'd per write, is all there is)."""
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait()
@@ -140,6 +146,9 @@ class PrivateRedis:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self, **kwargs: Any) -> Any:
+        return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)
 
 
 @pytest.fixture
@@ -264,12 +273,42 @@ def test_capabilities_per_variant(raw: Any, topic: str) -> None:
         consumer = broker.consumer(topic, group="late")
         with broker.producer(topic) as producer:
             producer.send(b"after")
-        assert [m.value for m in _receive_all(consumer, 2, timeout=1.5)] == [b"after"]
+        got = _receive_all(consumer, 1, timeout=10)
+        got += consumer.receive_many(10, timeout=0.5)  # and nothing else comes
+        assert [m.value for m in got] == [b"after"]
         consumer.close()
     with brokerkit.connect(URL) as broker:  # replay: a new group sees both
         consumer = broker.consumer(topic, group="early")
         assert [m.value for m in _receive_all(consumer, 2, timeout=5)] == [b"before", b"after"]
         consumer.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "replay", "at_least_once"),
+    [
+        ("redis://h/0", True, True),
+        ("rediss://h/0", True, True),
+        ("redis://h/0?group_start=latest", False, True),
+        ("rediss://h/0?mode=pubsub", False, False),
+    ],
+)
+def test_capability_rows_per_url_variant(url: str, replay: bool, at_least_once: bool) -> None:
+    """The row docs/backends/redis.md shows for each URL form (no server needed)."""
+    from brokerkit.backends.redis import OPTIONS, capabilities
+
+    parsed = brokerkit.make_url(url)
+    caps = capabilities(parsed, OPTIONS.resolve(parsed.query_dict, {}, context="redis"))
+    assert caps.replay is replay
+    assert caps.at_least_once is at_least_once
+    assert caps.consumer_groups is at_least_once
+    assert caps.delivery_count is at_least_once
+    assert caps.nack_delay is at_least_once
+    assert caps.persistent is at_least_once
+    assert caps.at_most_once
+    assert caps.headers
+    assert caps.ordered
+    assert not caps.idempotent_produce
+    assert not caps.native_dead_letter
 
 
 def test_pubsub_capabilities_and_unsupported_requests(topic: str) -> None:
@@ -344,6 +383,50 @@ def test_maxlen_trims_approximately(raw: Any, topic: str) -> None:
     assert 100 <= raw.xlen(topic) < 1000
 
 
+def _calls(server: PrivateRedis, command: str) -> int:
+    with server.client() as client:
+        stats = client.info("commandstats").get(f"cmdstat_{command}", {})
+        calls: int = stats.get("calls", 0)
+        return calls
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+async def test_acks_are_sent_in_one_xack_per_commit_batch(
+    private_redis: PrivateRedis, api: str
+) -> None:
+    """300 acks with commit_every=100 are 3 XACKs of 100 ids each (counted by the server),
+    with commit="async" and commit="sync" alike."""
+    topic = f"bk-test-xack-{uuid.uuid4().hex}"
+    values = [b"%03d" % i for i in range(300)]
+    batching = {"commit_every": 100, "commit_interval": 60.0}  # by count only, however slow
+    for commit in ("async", "sync"):
+        group = f"g-{commit}"
+        before = _calls(private_redis, "xack")
+        if api == "sync":
+            with brokerkit.connect(private_redis.url) as broker:
+                consumer = broker.consumer(topic, group=group, commit=commit, **batching)
+                with broker.producer(topic) as producer:
+                    producer.send_many(values)
+                got = _receive_all(consumer, 300, timeout=10)
+                consumer.close()
+        else:
+            async with brokerkit.connect_async(private_redis.url) as abroker:
+                aconsumer = await abroker.consumer(topic, group=group, commit=commit, **batching)
+                async with abroker.producer(topic) as aproducer:
+                    await aproducer.send_many(values)
+                got = []
+                deadline = time.monotonic() + 10
+                while len(got) < 300 and time.monotonic() < deadline:
+                    for msg in await aconsumer.receive_many(300, timeout=0.5):
+                        got.append(msg)
+                        await msg.ack()
+                await aconsumer.close()
+        assert sorted(m.value for m in got) == values
+        assert _calls(private_redis, "xack") - before == 3, commit
+        with private_redis.client() as check:
+            assert check.xpending(topic, group)["pending"] == 0
+
+
 # -- redelivery: nack, close, crash --------------------------------------------------------------
 
 
@@ -382,7 +465,7 @@ def test_nack_delay(topic: str, visibility_timeout: float) -> None:
         assert again is not None
         assert again.value == b"later"
         assert again.delivery_count == 2
-        assert 1.4 <= elapsed < 3.5, elapsed
+        assert elapsed >= 1.4, elapsed  # not before the delay (and it came: receive waited 5 s)
         again.ack()
         consumer.close()
 
@@ -401,7 +484,7 @@ def test_close_hands_unacked_messages_back_promptly(topic: str) -> None:
         back = _receive_all(second, 9, timeout=10)
         assert sorted(m.value for m in back) == sorted(m.value for m in held[1:])
         assert all(m.delivery_count == 2 for m in back)
-        assert time.monotonic() - start < 5  # seconds, not the 30 s visibility timeout
+        assert time.monotonic() - start < 20  # handed back, not after the 30 s visibility timeout
         second.close()
 
 
@@ -438,7 +521,7 @@ def test_messages_of_a_dead_consumer_are_claimed_after_visibility_timeout(
         back = _receive_all(survivor, 5, timeout=10)
         assert sorted(m.value for m in back) == [b"%d" % i for i in range(5)]
         assert all(m.delivery_count == 2 for m in back)
-        assert 0.9 <= time.monotonic() - start < 5
+        assert time.monotonic() - start >= 0.9  # not before the visibility timeout
         _wait_for(lambda: raw.xpending(topic, "g")["pending"] == 0, 5, "the acks")
         survivor.close()
 
@@ -469,62 +552,432 @@ def test_max_deliveries_dead_letters_using_pending_counts(topic: str) -> None:
 
 
 # -- errors --------------------------------------------------------------------------------------
+#
+# Every redis-py exception is mapped in one place (_common.error_table). These tests check
+# the exact brokerkit type (never a subclass of a redis-py class), that the server is named
+# and that no password shows up anywhere: message, repr, args, the chained traceback, logs.
+
+SECRET = "s3cr3t-Pa55-QZX"
+
+
+def _assert_error(
+    err: BaseException, cls: type[brokerkit.BrokerError], where: str, *secrets: str
+) -> None:
+    assert type(err) is cls, f"{type(err).__module__}.{type(err).__qualname__}: {err}"
+    assert not isinstance(err, redis.RedisError)
+    assert where in str(err)
+    texts = [str(err), repr(err), repr(err.args), repr(err.__dict__)]
+    texts.append("".join(traceback.format_exception(err)))  # with the chained redis-py error
+    for secret in secrets:
+        for text in texts:
+            assert secret not in text
+
+
+def _no_secret_logged(caplog: pytest.LogCaptureFixture, *secrets: str) -> None:
+    for secret in secrets:
+        assert secret not in caplog.text
+        for record in caplog.records:
+            assert secret not in repr(record.args)
 
 
 def test_nothing_listening_is_a_connection_error_naming_host_and_port() -> None:
     port = _free_port()
-    start = time.monotonic()
-    with pytest.raises(brokerkit.BrokerConnectionError) as info:
-        brokerkit.connect(f"redis://127.0.0.1:{port}/0", connect_timeout=2)
-    assert f"127.0.0.1:{port}" in str(info.value)
-    assert time.monotonic() - start < 2.5
-    assert not isinstance(info.value, redis.RedisError)
+    with pytest.raises(brokerkit.BrokerError) as info:
+        brokerkit.connect(f"redis://:{SECRET}@127.0.0.1:{port}/0", connect_timeout=2)
+    _assert_error(info.value, brokerkit.BrokerConnectionError, f"127.0.0.1:{port}", SECRET)
 
 
 async def test_nothing_listening_async() -> None:
     port = _free_port()
-    with pytest.raises(brokerkit.BrokerConnectionError, match=f"127.0.0.1:{port}"):
-        await brokerkit.connect_async(f"redis://127.0.0.1:{port}/0", connect_timeout=2)
+    with pytest.raises(brokerkit.BrokerError) as info:
+        await brokerkit.connect_async(f"redis://:{SECRET}@127.0.0.1:{port}/0", connect_timeout=2)
+    _assert_error(info.value, brokerkit.BrokerConnectionError, f"127.0.0.1:{port}", SECRET)
 
 
-def test_wrong_password_never_shows_the_password(tmp_path: Path, raw: Any) -> None:
-    server = PrivateRedis(tmp_path, "--requirepass", "right-secret-1")
+def test_unknown_host_is_a_connection_error_naming_it() -> None:
+    with pytest.raises(brokerkit.BrokerError) as info:
+        brokerkit.connect(f"redis://:{SECRET}@no-such-host.invalid:6390/0", connect_timeout=2)
+    _assert_error(info.value, brokerkit.BrokerConnectionError, "no-such-host.invalid:6390", SECRET)
+
+
+@pytest.mark.parametrize("server_class", [SilentServer, NotRedisServer])
+async def test_a_server_that_does_not_answer_like_redis_fails_within_connect_timeout(
+    server_class: type[SilentServer | NotRedisServer],
+) -> None:
+    """Reachable but silent, or not speaking RESP: BrokerConnectionError within
+    connect_timeout (1 s here; the default is 10 s, so the loose bound below catches a
+    connect that ignores it), sync and async."""
+    with server_class() as server:
+        url = f"redis://:{SECRET}@127.0.0.1:{server.port}/0"
+        where = f"127.0.0.1:{server.port}"
+        start = time.monotonic()
+        with pytest.raises(brokerkit.BrokerError) as info:
+            brokerkit.connect(url, connect_timeout=1)
+        _assert_error(info.value, brokerkit.BrokerConnectionError, where, SECRET)
+        with pytest.raises(brokerkit.BrokerError) as info:
+            await brokerkit.connect_async(url, connect_timeout=1)
+        _assert_error(info.value, brokerkit.BrokerConnectionError, where, SECRET)
+        assert time.monotonic() - start < 9
+        assert server.accepted >= 2
+
+
+def test_bad_credentials_never_show_the_password(
+    tmp_path: Path, raw: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    good = "right-Secret-1"
+    alice = ("--user", "alice", "on", ">alice-Pw-77", "~*", "&*", "+@all")
+    server = PrivateRedis(tmp_path, "--requirepass", good, *alice)
     server.start()
     try:
-        secret = "wr0ng-p4ss-XYZ"
-        url = f"redis://:{secret}@127.0.0.1:{server.port}/0"
-        with pytest.raises(brokerkit.BrokerConnectionError) as info:
-            brokerkit.connect(url, connect_timeout=3)
-        err = info.value
-        assert f"127.0.0.1:{server.port}" in str(err)
-        for text in (str(err), repr(err), str(err.args), str(err.__dict__)):
-            assert secret not in text
-        with pytest.raises(brokerkit.BrokerConnectionError):
-            brokerkit.connect(f"redis://127.0.0.1:{server.port}/0", connect_timeout=3)
-        with brokerkit.connect(f"redis://:right-secret-1@127.0.0.1:{server.port}/0") as broker:
-            assert "right-secret-1" not in repr(broker)
+        where = f"127.0.0.1:{server.port}"
+        for url in (
+            f"redis://:{SECRET}@{where}/0",  # wrong password
+            f"redis://alice:{SECRET}@{where}/0",  # wrong password for a real user
+            f"redis://mallory:{SECRET}@{where}/0",  # no such user
+            f"redis://{where}/0",  # no password at all (NOAUTH)
+        ):
+            with pytest.raises(brokerkit.BrokerError) as info:
+                brokerkit.connect(url, connect_timeout=3)
+            _assert_error(info.value, brokerkit.BrokerConnectionError, where, SECRET, good)
+        with brokerkit.connect(f"redis://:{good}@{where}/0") as broker:
+            assert "***" in repr(broker)
+            assert good not in repr(broker)
+            assert good not in str(broker.url)
+        with brokerkit.connect(f"redis://alice:alice-Pw-77@{where}/0") as broker:
+            assert "alice-Pw-77" not in repr(broker)
+        _no_secret_logged(caplog, SECRET, good, "alice-Pw-77")
     finally:
         server.kill()
 
 
+async def test_bad_credentials_async(
+    tmp_path: Path, raw: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server = PrivateRedis(tmp_path, "--requirepass", "right-Secret-2")
+    server.start()
+    try:
+        where = f"127.0.0.1:{server.port}"
+        with pytest.raises(brokerkit.BrokerError) as info:
+            await brokerkit.connect_async(f"redis://:{SECRET}@{where}/0", connect_timeout=3)
+        _assert_error(info.value, brokerkit.BrokerConnectionError, where, SECRET)
+        async with brokerkit.connect_async(f"redis://:right-Secret-2@{where}/0") as broker:
+            assert "right-Secret-2" not in repr(broker)
+        _no_secret_logged(caplog, SECRET, "right-Secret-2")
+    finally:
+        server.kill()
+
+
+def test_bad_database_number_is_a_connection_error() -> None:
+    with pytest.raises(brokerkit.BrokerError) as info:
+        brokerkit.connect(URL.rsplit("/", 1)[0] + "/99999", connect_timeout=3)
+    _assert_error(info.value, brokerkit.BrokerConnectionError, "127.0.0.1:6379")
+    assert "DB index" in str(info.value)
+
+
 async def test_refused_commands_are_delivery_errors(raw: Any, topic: str) -> None:
+    """WRONGTYPE: the stream key holds a string."""
     raw.set(topic, b"a string, not a stream")
+    where = "127.0.0.1:6379"
     with brokerkit.connect(URL) as broker, broker.producer(topic) as producer:
-        with pytest.raises(brokerkit.DeliveryError, match="WRONGTYPE"):
+        with pytest.raises(brokerkit.BrokerError) as info:
             producer.send(b"x")
-        with pytest.raises(brokerkit.DeliveryError) as info:
+        _assert_error(info.value, brokerkit.DeliveryError, where)
+        assert "WRONGTYPE" in str(info.value)
+        with pytest.raises(brokerkit.BrokerError) as info:
             producer.send_many([b"a", b"b"])
-        assert [value for value, _ in info.value.failures] == [b"a", b"b"]
+        _assert_error(info.value, brokerkit.DeliveryError, where)
+        assert "WRONGTYPE" in str(info.value)
+        assert [value for value, _ in info.value.failures] == [b"a", b"b"]  # type: ignore[attr-defined]
+        with pytest.raises(brokerkit.BrokerError) as info:
+            broker.consumer(topic, group="g")  # XGROUP CREATE on a string
+        _assert_error(info.value, brokerkit.DeliveryError, where)
     async with brokerkit.connect_async(URL) as abroker:
         aproducer = await abroker.producer(topic)
-        with pytest.raises(brokerkit.DeliveryError, match="WRONGTYPE"):
+        with pytest.raises(brokerkit.BrokerError) as info:
             await aproducer.send(b"x")
-        with pytest.raises(brokerkit.DeliveryError):
-            await abroker.consumer(topic, group="g")  # XGROUP CREATE on a string
+        _assert_error(info.value, brokerkit.DeliveryError, where)
+        with pytest.raises(brokerkit.BrokerError) as info:
+            await aproducer.send_many([b"a"])
+        _assert_error(info.value, brokerkit.DeliveryError, where)
+        with pytest.raises(brokerkit.BrokerError) as info:
+            await abroker.consumer(topic, group="g")
+        _assert_error(info.value, brokerkit.DeliveryError, where)
         await aproducer.close()
 
 
-# -- connection loss -----------------------------------------------------------------------------
+async def test_out_of_memory_refusals_are_delivery_errors(tmp_path: Path, raw: Any) -> None:
+    """maxmemory with noeviction: Redis refuses XADD with OOM; nothing is stored silently."""
+    server = PrivateRedis(tmp_path, "--maxmemory", "4mb", "--maxmemory-policy", "noeviction")
+    server.start()
+    topic = f"bk-test-oom-{uuid.uuid4().hex}"
+    where = f"127.0.0.1:{server.port}"
+    chunk = b"x" * 64 * 1024
+    try:
+        with brokerkit.connect(server.url) as broker, broker.producer(topic) as producer:
+            accepted = 0
+            refusal: BaseException | None = None
+            for _ in range(1000):  # 64 MiB: far more than 4 MiB
+                try:
+                    producer.send(chunk)
+                except brokerkit.BrokerError as exc:
+                    refusal = exc
+                    break
+                accepted += 1
+            assert refusal is not None
+            _assert_error(refusal, brokerkit.DeliveryError, where)
+            assert "OOM" in str(refusal)
+            batch = [b"small", chunk, chunk]
+            with pytest.raises(brokerkit.BrokerError) as info:
+                producer.send_many(batch)
+            _assert_error(info.value, brokerkit.DeliveryError, where)
+            failures = info.value.failures  # type: ignore[attr-defined]
+            assert failures  # (the small one may fit: Redis counts the big query buffers)
+            assert all(value in batch and "OOM" in reason for value, reason in failures)
+            with server.client() as check:  # stored: every send that returned, and the rest
+                assert check.xlen(topic) == accepted + len(batch) - len(failures)
+        async with brokerkit.connect_async(server.url) as abroker:
+            aproducer = await abroker.producer(topic)
+            with pytest.raises(brokerkit.BrokerError) as info:
+                await aproducer.send(chunk)
+            _assert_error(info.value, brokerkit.DeliveryError, where)
+            with pytest.raises(brokerkit.BrokerError) as info:
+                await aproducer.send_many([chunk, chunk])
+            _assert_error(info.value, brokerkit.DeliveryError, where)
+            await aproducer.close()
+    finally:
+        server.kill()
+
+
+async def test_broker_down_after_connect_then_back(private_redis: PrivateRedis) -> None:
+    """The server dies under open producers and consumers: every operation raises
+    BrokerConnectionError naming it once reconnect_timeout is spent; when it is back, the
+    same objects work again without any manual step. Sync, then async."""
+    topic = f"bk-test-down-{uuid.uuid4().hex}"
+    where = f"127.0.0.1:{private_redis.port}"
+    with brokerkit.connect(private_redis.url, reconnect_timeout=0.3) as broker:
+        consumer = broker.consumer(topic, group="g", commit="sync")
+        producer = broker.producer(topic)
+        producer.send(b"before")
+        first = consumer.receive(timeout=5)
+        assert first is not None
+        private_redis.kill()
+        calls: list[Callable[[], Any]] = [
+            lambda: producer.send(b"lost"),
+            lambda: producer.send_many([b"lost", b"lost"]),
+            lambda: consumer.receive(timeout=0.5),
+            first.ack,
+        ]
+        for call in calls:
+            with pytest.raises(brokerkit.BrokerError) as info:
+                call()
+            _assert_error(info.value, brokerkit.BrokerConnectionError, where)
+        private_redis.start()
+        producer.send(b"after")
+        got = _receive_all(consumer, 1, timeout=5)
+        assert b"after" in [m.value for m in got]
+        producer.close()
+        consumer.close()
+    async with brokerkit.connect_async(private_redis.url, reconnect_timeout=0.3) as abroker:
+        aconsumer = await abroker.consumer(topic, group="g2", commit="sync")
+        aproducer = await abroker.producer(topic)
+        private_redis.kill()
+        acalls: list[Callable[[], Awaitable[Any]]] = [
+            lambda: aproducer.send(b"lost"),
+            lambda: aproducer.send_many([b"lost"]),
+            lambda: aconsumer.receive(timeout=0.5),
+        ]
+        for acall in acalls:
+            with pytest.raises(brokerkit.BrokerError) as info:
+                await acall()
+            _assert_error(info.value, brokerkit.BrokerConnectionError, where)
+        private_redis.start()
+        await aproducer.send(b"again")
+        values: list[bytes] = []
+        deadline = time.monotonic() + 5
+        while b"again" not in values and time.monotonic() < deadline:
+            for msg in await aconsumer.receive_many(100, timeout=0.5):
+                values.append(msg.value)
+                await msg.ack()
+        assert b"again" in values
+        await aproducer.close()
+        await aconsumer.close()
+
+
+# -- connection loss mid-stream ------------------------------------------------------------------
+#
+# A producer sends TOTAL numbered messages while a consumer (commit="sync": an ack() that
+# returns is confirmed by Redis) receives and acks them; mid-stream the connections are cut
+# (CLIENT KILL) or the server is killed and restarted. The application code retries a send
+# that raised (and counts it); nothing else is done by hand: the same producer and consumer
+# objects carry on. Checked (Ledger.check): every send that returned was delivered; no
+# message (stream entry, by id) was delivered again after its ack() returned; messages
+# flowed after the disruption; nothing is left pending in the group. A value may be stored
+# twice (an XADD retried after its reply was lost: at-least-once); those are two entries.
+# visibility_timeout is 300 s, longer than the test may run: recovery must not wait for
+# messages to be claimed.
+
+TOTAL = 1200
+RUN_LIMIT = 60.0
+NO_CLAIMS = 300.0
+
+
+class Ledger:
+    """What the application saw during a disrupted run."""
+
+    def __init__(self) -> None:
+        self.confirmed: list[bytes] = []  # send()/send_many() returned without error
+        self.send_errors: list[BaseException] = []
+        self.deliveries: Counter[bytes] = Counter()  # by value
+        self.entries: Counter[str] = Counter()  # by message id (stream entry)
+        self.acked: set[str] = set()  # ids whose ack() returned
+        self.after_ack: list[str] = []  # ids delivered again although their ack() had returned
+        self.confirmed_at_disruption: int | None = None
+        self.delivered_at_disruption = 0
+        self.producer_done = False
+
+    @staticmethod
+    def batches() -> Iterator[list[bytes]]:
+        """TOTAL numbered values, mostly one per send(), every 20th a send_many() of 10."""
+        i = 0
+        while i < TOTAL:
+            n = 10 if i % 200 == 0 else 1
+            yield [b"%06d" % j for j in range(i, min(i + n, TOTAL))]
+            i += n
+
+    def sent(self, values: list[bytes]) -> None:
+        self.confirmed.extend(values)
+
+    def failed(self, exc: BaseException) -> None:
+        assert type(exc) in (brokerkit.BrokerConnectionError, brokerkit.TimeoutError), repr(exc)
+        self.send_errors.append(exc)
+
+    def delivered(self, msg: Any) -> None:
+        if msg.id in self.acked:
+            self.after_ack.append(msg.id)
+        self.deliveries[msg.value] += 1
+        self.entries[msg.id] += 1
+
+    def should_disrupt(self) -> bool:
+        return self.confirmed_at_disruption is None and len(self.deliveries) > TOTAL // 4
+
+    def disrupting(self) -> None:
+        self.confirmed_at_disruption = len(self.confirmed)
+        self.delivered_at_disruption = len(self.deliveries)
+
+    def finished(self) -> bool:
+        return self.producer_done and all(v in self.deliveries for v in self.confirmed)
+
+    def check(self, pending: int) -> None:
+        redelivered = sum(n - 1 for n in self.entries.values())
+        print(  # shown with pytest -s
+            f"sent {len(self.confirmed)} ({len(self.send_errors)} sends raised and were "
+            f"retried), delivered {len(self.deliveries)} distinct values in "
+            f"{len(self.entries)} entries ({len(self.entries) - len(self.deliveries)} stored "
+            f"twice by a retried XADD), {redelivered} entries redelivered; disrupted after "
+            f"{self.confirmed_at_disruption} sends"
+        )
+        assert self.confirmed_at_disruption is not None, "the disruption never happened"
+        assert sorted(set(self.confirmed)) == [b"%06d" % i for i in range(TOTAL)]
+        missing = sorted(set(self.confirmed) - set(self.deliveries))
+        assert not missing, f"{len(missing)} confirmed sends never delivered: {missing[:5]}"
+        assert not self.after_ack, f"delivered again after ack: {self.after_ack[:5]}"
+        assert self.confirmed_at_disruption < TOTAL, "nothing was sent after the disruption"
+        assert len(self.deliveries) > self.delivered_at_disruption
+        assert pending == 0, f"{pending} messages left pending in the group"
+
+
+def _produce(url: str, topic: str, ledger: Ledger, opts: dict[str, Any]) -> None:
+    """The sync application's producer: retries a send that raised."""
+    deadline = time.monotonic() + RUN_LIMIT
+    with brokerkit.connect(url, **opts) as broker, broker.producer(topic) as producer:
+        for values in Ledger.batches():
+            while time.monotonic() < deadline:
+                try:
+                    if len(values) == 1:
+                        producer.send(values[0])
+                    else:
+                        producer.send_many(values)
+                except brokerkit.BrokerError as exc:
+                    ledger.failed(exc)
+                    continue
+                ledger.sent(values)
+                break
+            time.sleep(0.001)  # pace: the stream spans the disruption
+    ledger.producer_done = True
+
+
+def _run_disrupted(url: str, topic: str, disrupt: Callable[[], None], **opts: Any) -> Ledger:
+    ledger = Ledger()
+    opts.setdefault("visibility_timeout", NO_CLAIMS)
+    with brokerkit.connect(url, **opts) as broker:
+        consumer = broker.consumer(topic, group="g", commit="sync")
+        thread = threading.Thread(target=_produce, args=(url, topic, ledger, opts))
+        thread.start()
+        try:
+            deadline = time.monotonic() + RUN_LIMIT
+            while not ledger.finished() and time.monotonic() < deadline:
+                for msg in consumer.receive_many(100, timeout=0.2):
+                    ledger.delivered(msg)
+                    msg.ack()
+                    ledger.acked.add(msg.id)
+                if ledger.should_disrupt():
+                    ledger.disrupting()
+                    disrupt()
+            for msg in consumer.receive_many(100, timeout=0.5):  # nothing acked comes back
+                ledger.delivered(msg)
+                msg.ack()
+        finally:
+            thread.join()
+        consumer.close()
+    return ledger
+
+
+async def _run_disrupted_async(
+    url: str, topic: str, disrupt: Callable[[], Awaitable[None]], **opts: Any
+) -> Ledger:
+    ledger = Ledger()
+    opts.setdefault("visibility_timeout", NO_CLAIMS)
+
+    async def produce() -> None:
+        deadline = time.monotonic() + RUN_LIMIT
+        async with brokerkit.connect_async(url, **opts) as broker, broker.producer(topic) as p:
+            for values in Ledger.batches():
+                while time.monotonic() < deadline:
+                    try:
+                        if len(values) == 1:
+                            await p.send(values[0])
+                        else:
+                            await p.send_many(values)
+                    except brokerkit.BrokerError as exc:
+                        ledger.failed(exc)
+                        continue
+                    ledger.sent(values)
+                    break
+                await asyncio.sleep(0.001)
+        ledger.producer_done = True
+
+    async with brokerkit.connect_async(url, **opts) as broker:
+        consumer = await broker.consumer(topic, group="g", commit="sync")
+        task = asyncio.create_task(produce())
+        try:
+            deadline = time.monotonic() + RUN_LIMIT
+            while not ledger.finished() and time.monotonic() < deadline:
+                for msg in await consumer.receive_many(100, timeout=0.2):
+                    ledger.delivered(msg)
+                    await msg.ack()
+                    ledger.acked.add(msg.id)
+                if ledger.should_disrupt():
+                    ledger.disrupting()
+                    await disrupt()
+            for msg in await consumer.receive_many(100, timeout=0.5):
+                ledger.delivered(msg)
+                await msg.ack()
+        finally:
+            await task
+        await consumer.close()
+    return ledger
 
 
 def _kill_clients(raw: Any, name: str) -> int:
@@ -535,114 +988,234 @@ def _kill_clients(raw: Any, name: str) -> int:
                 raw.client_kill_filter(_id=client["id"])
                 killed += 1
             except redis.ResponseError:
-                pass
+                pass  # gone already
     return killed
 
 
-def _run_stream(url: str, topic: str, total: int, disrupt: Callable[[], None], **opts: Any) -> None:
-    """Produce ``total`` messages from a thread while consuming them here; ``disrupt`` runs
-    mid-stream. Checks that every message whose send succeeded arrives at least once."""
-    sent: list[bytes] = []
-    errors: list[BaseException] = []
-    with brokerkit.connect(url, **opts) as broker:
-        consumer = broker.consumer(topic, group="g", commit="sync", commit_every=20)
+def _cut(raw: Any, name: str) -> int:
+    """CLIENT KILL every connection named ``name``, three times 0.15 s apart, so that
+    connections in different states (blocked in XREADGROUP, mid-send, reconnecting) die."""
+    killed = 0
+    for _ in range(3):
+        killed += _kill_clients(raw, name)
+        time.sleep(0.15)
+    return killed
 
-        def produce() -> None:
-            with brokerkit.connect(url, **opts) as pbroker, pbroker.producer(topic) as producer:
-                for i in range(total):
-                    value = b"%06d" % i
-                    try:
-                        if i % 50 == 0:
-                            producer.send_many([value])
-                        else:
-                            producer.send(value)
-                    except brokerkit.BrokerError as exc:  # not sent: not expected
-                        errors.append(exc)
-                        continue
-                    sent.append(value)
-                    time.sleep(0.001)
 
-        thread = threading.Thread(target=produce)
-        thread.start()
-        received: set[bytes] = set()
-        disrupted = False
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            for msg in consumer.receive_many(100, timeout=0.2):
-                received.add(msg.value)
-                msg.ack()
-            if not disrupted and len(received) > total // 4:
-                disrupt()
-                disrupted = True
-            if not thread.is_alive() and received >= set(sent):
-                break
-        thread.join()
-        consumer.close()
-    assert disrupted
-    assert len(sent) >= total * 0.5, errors[:3]
-    missing = set(sent) - received
-    assert not missing, f"{len(missing)} sent messages never arrived, e.g. {sorted(missing)[:5]}"
+def _pending(client: Any, topic: str) -> int:
+    count: int = client.xpending(topic, "g")["pending"]
+    return count
 
 
 def test_client_kill_mid_stream_recovers(raw: Any, topic: str) -> None:
     name = f"bk-kill-{uuid.uuid4().hex[:8]}"
-
-    def disrupt() -> None:
-        killed = 0
-        for _ in range(3):
-            killed += _kill_clients(raw, name)
-            time.sleep(0.15)
-        assert killed >= 2  # producer and consumer connections
-
-    # visibility_timeout: a fetch whose reply died with its connection comes back then.
-    _run_stream(URL, topic, 1500, disrupt, client_id=name, visibility_timeout=1.0)
-
-
-def test_private_server_restart_mid_stream_recovers(private_redis: PrivateRedis) -> None:
-    def disrupt() -> None:
-        private_redis.kill()
-        time.sleep(1.0)
-        private_redis.start()
-
-    _run_stream(
-        private_redis.url, f"bk-restart-{uuid.uuid4().hex}", 1500, disrupt, visibility_timeout=1.0
-    )
+    killed: list[int] = []
+    ledger = _run_disrupted(URL, topic, lambda: killed.append(_cut(raw, name)), client_id=name)
+    assert killed[0] >= 2  # the producer's and the consumer's connections at least
+    ledger.check(_pending(raw, topic))
 
 
 async def test_client_kill_mid_stream_recovers_async(raw: Any, topic: str) -> None:
-    import asyncio
-
     name = f"bk-akill-{uuid.uuid4().hex[:8]}"
-    total = 1000
-    sent: list[bytes] = []
-    received: set[bytes] = set()
-    async with brokerkit.connect_async(URL, client_id=name, visibility_timeout=1.0) as broker:
-        consumer = await broker.consumer(topic, group="g", commit="sync", commit_every=20)
+    killed: list[int] = []
 
-        async def produce() -> None:
-            async with broker.producer(topic) as producer:
-                for i in range(total):
-                    value = b"%06d" % i
-                    if i % 50 == 0:
-                        await producer.send_many([value])
-                    else:
-                        await producer.send(value)
-                    sent.append(value)
-                    await asyncio.sleep(0.001)
+    async def disrupt() -> None:
+        killed.append(await asyncio.to_thread(_cut, raw, name))
 
-        task = asyncio.ensure_future(produce())
-        killed = 0
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            for msg in await consumer.receive_many(100, timeout=0.2):
-                received.add(msg.value)
-                await msg.ack()
-            if killed < 2 and len(received) > total // 4:
-                killed += _kill_clients(raw, name)
-            if task.done() and received >= set(sent):
-                break
-        await task
+    ledger = await _run_disrupted_async(URL, topic, disrupt, client_id=name)
+    assert killed[0] >= 2
+    ledger.check(_pending(raw, topic))
+
+
+def _restart(server: PrivateRedis) -> None:
+    """SIGKILL the server, leave it down for a moment (sends and fetches hit the outage and
+    retry), then start it again on the same port from its AOF."""
+    server.kill()
+    time.sleep(0.5)
+    server.start()
+
+
+def test_private_server_restart_mid_stream_recovers(private_redis: PrivateRedis) -> None:
+    topic = f"bk-test-restart-{uuid.uuid4().hex}"
+    pids: list[int] = []
+
+    def disrupt() -> None:
+        assert private_redis.proc is not None
+        pids.append(private_redis.proc.pid)
+        _restart(private_redis)
+
+    ledger = _run_disrupted(private_redis.url, topic, disrupt)
+    assert private_redis.proc is not None
+    assert private_redis.proc.pid != pids[0]  # a new server process
+    with private_redis.client() as check:
+        ledger.check(_pending(check, topic))
+
+
+async def test_private_server_restart_mid_stream_recovers_async(
+    private_redis: PrivateRedis,
+) -> None:
+    topic = f"bk-test-arestart-{uuid.uuid4().hex}"
+    pids: list[int] = []
+
+    async def disrupt() -> None:
+        assert private_redis.proc is not None
+        pids.append(private_redis.proc.pid)
+        await asyncio.to_thread(_restart, private_redis)
+
+    ledger = await _run_disrupted_async(private_redis.url, topic, disrupt)
+    assert private_redis.proc is not None
+    assert private_redis.proc.pid != pids[0]  # a new server process
+    with private_redis.client() as check:
+        ledger.check(_pending(check, topic))
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+async def test_a_lost_read_reply_is_read_back_at_once(raw: Any, topic: str, api: str) -> None:
+    """The connection dies after XREADGROUP handed entries over but before its reply
+    arrived: the entries sit in the member's pending list. After reconnecting, the next
+    fetch reads them back from there at once (delivery count 2: Redis counts the lost
+    delivery), not after the visibility timeout (300 s here).
+
+    How: the consumer talks to Redis through a Link. With two entries waiting, the link
+    starts swallowing replies and the consumer fetches: its XREADGROUP takes both entries
+    (claim_interval is long, so nothing else is sent first) and waits for a reply that
+    never comes; once both are pending, the link cuts the connections.
+    """
+    opts: dict[str, Any] = {"visibility_timeout": NO_CLAIMS, "claim_interval": NO_CLAIMS}
+
+    def break_the_link(link: Link) -> None:
+        try:
+            _wait_for(lambda: _pending(raw, topic) == 2, 10, "XREADGROUP to take the entries")
+        finally:
+            link.cut()
+
+    values: list[bytes] = []
+    counts: list[int] = []
+    with Link(("127.0.0.1", 6379)) as link:
+        url = f"redis://127.0.0.1:{link.port}/0"
+        breaker = threading.Thread(target=break_the_link, args=(link,))
+        if api == "sync":
+            with brokerkit.connect(url, **opts) as broker:
+                consumer = broker.consumer(topic, group="g", commit="sync")
+                assert consumer.receive(timeout=0.1) is None  # the first fetch claims
+                raw.xadd(topic, {"v": "lost-1"})
+                raw.xadd(topic, {"v": "lost-2"})
+                link.drop_replies()
+                breaker.start()
+                for msg in _receive_all(consumer, 2, timeout=15):
+                    values.append(msg.value)
+                    counts.append(msg.delivery_count)
+                consumer.close()
+        else:
+            async with brokerkit.connect_async(url, **opts) as abroker:
+                aconsumer = await abroker.consumer(topic, group="g", commit="sync")
+                assert await aconsumer.receive(timeout=0.1) is None
+                raw.xadd(topic, {"v": "lost-1"})
+                raw.xadd(topic, {"v": "lost-2"})
+                link.drop_replies()
+                breaker.start()
+                deadline = time.monotonic() + 15
+                while len(values) < 2 and time.monotonic() < deadline:
+                    for amsg in await aconsumer.receive_many(2, timeout=0.5):
+                        values.append(amsg.value)
+                        counts.append(amsg.delivery_count)
+                        await amsg.ack()
+                await aconsumer.close()
+        breaker.join()
+    assert sorted(values) == [b"lost-1", b"lost-2"]
+    assert counts == [2, 2]
+    assert _pending(raw, topic) == 0
+
+
+# -- pub/sub: large messages and connection loss ------------------------------------------------
+
+
+def _pubsub_via(link: Link) -> str:
+    return f"redis://127.0.0.1:{link.port}/0?mode=pubsub"
+
+
+def test_pubsub_message_arriving_in_pieces_is_not_lost(topic: str) -> None:
+    """Regression: the sync client read a partly arrived 1 MiB message with a 0 s socket
+    timeout, counted the timeout as a lost connection, reconnected and dropped the
+    message. Through a link that delivers it in 32 KiB pieces 10 ms apart, it arrives
+    whole, in order, on the same connection."""
+    big = os.urandom(1 << 20)
+    with (
+        Link(("127.0.0.1", 6379), gap=0.01) as link,
+        brokerkit.connect(_pubsub_via(link)) as sub_broker,
+        brokerkit.connect(PUBSUB_URL) as pub_broker,
+    ):
+        consumer = sub_broker.consumer(topic, guarantee="at-most-once")
+        connections = link.accepted
+        with pub_broker.producer(topic, guarantee="at-most-once") as producer:
+            producer.send(b"", key=b"empty")
+            producer.send(big, key=b"big")
+            producer.send(b"after", key=b"after")
+        got = _receive_all(consumer, 3, timeout=20, ack=False)
+        assert [m.key for m in got] == [b"empty", b"big", b"after"]
+        assert got[1].value == big
+        assert link.accepted == connections  # the subscription never reconnected
+        consumer.close()
+
+
+async def test_pubsub_message_arriving_in_pieces_is_not_lost_async(topic: str) -> None:
+    big = os.urandom(1 << 20)
+    with Link(("127.0.0.1", 6379), gap=0.01) as link:
+        async with (
+            brokerkit.connect_async(_pubsub_via(link)) as sub_broker,
+            brokerkit.connect_async(PUBSUB_URL) as pub_broker,
+        ):
+            consumer = await sub_broker.consumer(topic, guarantee="at-most-once")
+            connections = link.accepted
+            async with pub_broker.producer(topic, guarantee="at-most-once") as producer:
+                await producer.send(b"", key=b"empty")
+                await producer.send(big, key=b"big")
+                await producer.send(b"after", key=b"after")
+            got: list[Any] = []
+            deadline = time.monotonic() + 20
+            while len(got) < 3 and time.monotonic() < deadline:
+                got += await consumer.receive_many(3 - len(got), timeout=0.5)
+            assert [m.key for m in got] == [b"empty", b"big", b"after"]
+            assert got[1].value == big
+            assert link.accepted == connections
+            await consumer.close()
+
+
+def _publish_until_received(publish: Callable[[bytes], None], receive: Callable[[], Any]) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        publish(b"ping")
+        msg = receive()
+        if msg is not None:
+            assert msg.value == b"ping"
+            return
+    raise AssertionError("the subscriber did not come back after its connection was killed")
+
+
+def test_pubsub_subscriber_resubscribes_after_client_kill(raw: Any, topic: str) -> None:
+    """At-most-once: what is published while the connection is down is lost, but the
+    subscriber reconnects and subscribes again by itself."""
+    name = f"bk-pskill-{uuid.uuid4().hex[:8]}"
+    with brokerkit.connect(PUBSUB_URL, client_id=name) as broker:
+        consumer = broker.consumer(topic, guarantee="at-most-once")
+        assert _kill_clients(raw, name) >= 1
+        with broker.producer(topic, guarantee="at-most-once") as producer:
+            _publish_until_received(producer.send, lambda: consumer.receive(timeout=0.2))
+        consumer.close()
+
+
+async def test_pubsub_subscriber_resubscribes_after_client_kill_async(raw: Any, topic: str) -> None:
+    name = f"bk-apskill-{uuid.uuid4().hex[:8]}"
+    async with brokerkit.connect_async(PUBSUB_URL, client_id=name) as broker:
+        consumer = await broker.consumer(topic, guarantee="at-most-once")
+        assert _kill_clients(raw, name) >= 1
+        async with broker.producer(topic, guarantee="at-most-once") as producer:
+            deadline = time.monotonic() + 10
+            while True:
+                assert time.monotonic() < deadline, "the subscriber did not come back"
+                await producer.send(b"ping")
+                msg = await consumer.receive(timeout=0.2)
+                if msg is not None:
+                    assert msg.value == b"ping"
+                    break
         await consumer.close()
-    assert killed >= 2
-    assert len(sent) == total
-    assert not set(sent) - received

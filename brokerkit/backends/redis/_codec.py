@@ -68,7 +68,7 @@ def entry_fields(
     return tuple(out)
 
 
-def _slow_entry(mid: bytes, fields: Sequence[bytes], count: int) -> Delivery:
+def _slow_entry(mid: bytes, sid: str, fields: Sequence[bytes], ts: float, count: int) -> Delivery:
     value = b""
     key: bytes | None = None
     headers: dict[str, str] | None = None
@@ -82,7 +82,7 @@ def _slow_entry(mid: bytes, fields: Sequence[bytes], count: int) -> Delivery:
             if headers is None:
                 headers = {}
             headers[_dec(name[2:])] = _dec(fields[i + 1])
-    return (mid, mid.decode(), value, key, headers, int(mid.partition(b"-")[0]) / 1000.0, count)
+    return (mid, sid, value, key, headers, ts, count)
 
 
 def decode_entries(entries: Sequence[Any], counts: Sequence[int] | None = None) -> list[Delivery]:
@@ -90,27 +90,29 @@ def decode_entries(entries: Sequence[Any], counts: Sequence[int] | None = None) 
 
     ``counts``: the delivery count of each entry (None: 1 each, a first delivery).
     Entries whose fields are nil (deleted from the stream) are skipped.
+
+    This runs once per received message: the timestamp (the id's millisecond part) is
+    parsed once per millisecond, not once per entry, and a message with neither key nor
+    headers (the common case) takes no loop over its fields.
     """
     out: list[Delivery] = []
     append = out.append
+    prefix = "-"  # "<ms>-" of the previous entry; no id starts with "-"
+    ts = 0.0
+    count = 1
     for i, (mid, fields) in enumerate(entries):
         if fields is None:
             continue
-        count = 1 if counts is None else counts[i]
+        sid = mid.decode()
+        if not sid.startswith(prefix):
+            prefix = sid[: sid.index("-") + 1]
+            ts = int(prefix[:-1]) / 1000.0
+        if counts is not None:
+            count = counts[i]
         if len(fields) == 2 and fields[0] == F_VALUE:
-            append(
-                (
-                    mid,
-                    mid.decode(),
-                    fields[1],
-                    None,
-                    None,
-                    int(mid.partition(b"-")[0]) / 1000.0,
-                    count,
-                )
-            )
+            append((mid, sid, fields[1], None, None, ts, count))
         else:
-            append(_slow_entry(mid, fields, count))
+            append(_slow_entry(mid, sid, fields, ts, count))
     return out
 
 

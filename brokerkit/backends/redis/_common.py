@@ -125,13 +125,42 @@ def private_group() -> bytes:
     return f"brokerkit-private-{uuid.uuid4().hex}".encode()
 
 
+def id_key(entry_id: bytes) -> tuple[int, int]:
+    """A stream entry id (b"<ms>-<seq>") as numbers, for comparing ids."""
+    ms, _, seq = entry_id.partition(b"-")
+    return int(ms), int(seq or 0)
+
+
 def is_error(exc: BaseException, code: str) -> bool:
     """True when ``exc`` is a Redis error reply starting with ``code`` (NOGROUP, BUSYGROUP)."""
     return isinstance(exc, rex.ResponseError) and str(exc).startswith(code)
 
 
-def error_table(host: str, port: int) -> ErrorTable:
-    """redis-py exceptions -> brokerkit errors, naming the server."""
+#: Error replies whose code redis-py turns into an exception class (dropping the code from
+#: the message); the code goes back in front so messages read like Redis's own replies.
+_REPLY_CODES: dict[type[BaseException], str] = {
+    rex.OutOfMemoryError: "OOM",
+    rex.ReadOnlyError: "READONLY",
+    rex.NoPermissionError: "NOPERM",
+    rex.BusyLoadingError: "LOADING",
+    rex.ExecAbortError: "EXECABORT",
+    rex.NoScriptError: "NOSCRIPT",
+}
+
+
+def reply_text(exc: BaseException) -> str:
+    """The text of an error reply as Redis sent it (``OOM command not allowed ...``)."""
+    code = _REPLY_CODES.get(type(exc))
+    return f"{code} {exc}" if code else str(exc)
+
+
+def error_table(host: str, port: int, *, connecting: bool = False) -> ErrorTable:
+    """redis-py exceptions -> brokerkit errors, naming the server (never the password).
+
+    ``connecting``: the table for connect(), where whatever goes wrong (a refused
+    connection, no answer, bad credentials, a server that does not speak RESP, a refused
+    SELECT) means the broker cannot be used: BrokerConnectionError.
+    """
     where = f"{host}:{port}"
 
     def auth(exc: BaseException) -> BrokerError:
@@ -142,8 +171,20 @@ def error_table(host: str, port: int) -> ErrorTable:
     def conn(exc: BaseException) -> BrokerError:
         return BrokerConnectionError(f"cannot reach redis at {where}: {exc}", backend="redis")
 
+    def garbled(exc: BaseException) -> BrokerError:
+        return BrokerConnectionError(
+            f"the server at {where} does not answer like redis: {exc}", backend="redis"
+        )
+
+    def setup(exc: BaseException) -> BrokerError:
+        return BrokerConnectionError(
+            f"redis at {where} refused the connection: {reply_text(exc)}", backend="redis"
+        )
+
     def refused(exc: BaseException) -> BrokerError:
-        return DeliveryError(f"redis at {where} refused a command: {exc}", backend="redis")
+        return DeliveryError(
+            f"redis at {where} refused a command: {reply_text(exc)}", backend="redis"
+        )
 
     def timeout(exc: BaseException) -> BrokerError:
         return TimeoutError(f"redis at {where} did not answer in time: {exc}", backend="redis")
@@ -151,23 +192,27 @@ def error_table(host: str, port: int) -> ErrorTable:
     return (
         ((rex.AuthenticationError, rex.AuthenticationWrongNumberOfArgsError), auth),
         ((rex.ConnectionError, rex.TimeoutError), conn),
-        ((rex.RedisError,), refused),
-        ((builtins.TimeoutError,), timeout),
+        ((rex.InvalidResponse,), garbled),
+        ((rex.RedisError,), setup if connecting else refused),
+        ((builtins.TimeoutError,), conn if connecting else timeout),
         ((OSError,), conn),
     )
 
 
 class ErrorMapper:
-    """``with mapper():`` maps redis-py exceptions (see :func:`error_table`)."""
+    """``with mapper():`` maps redis-py exceptions (see :func:`error_table`); this is the
+    one place where they are translated. ``mapper(connecting=True)`` for connect()."""
 
-    __slots__ = ("_secrets", "_table")
+    __slots__ = ("_connecting", "_secrets", "_table", "where")
 
     def __init__(self, host: str, port: int, password: str | None) -> None:
+        self.where = f"{host}:{port}"
         self._table = error_table(host, port)
+        self._connecting = error_table(host, port, connecting=True)
         self._secrets = [password] if password else []
 
-    def __call__(self) -> AbstractContextManager[None]:
-        return map_errors(self._table, secrets=self._secrets)
+    def __call__(self, connecting: bool = False) -> AbstractContextManager[None]:
+        return map_errors(self._connecting if connecting else self._table, secrets=self._secrets)
 
 
 __all__ = [
@@ -179,8 +224,10 @@ __all__ = [
     "client_kwargs",
     "consumer_name",
     "endpoint",
+    "id_key",
     "is_error",
     "private_group",
     "raw_reply",
+    "reply_text",
     "retries_for",
 ]

@@ -1,7 +1,9 @@
 """redis-py names in an async and a sync spelling.
 
-The async driver is written with the ``A``/``a`` names; tools/unasync.py renames them to
-the plain ones when it generates the sync driver (see RENAMES there).
+The async driver is written with the ``A``/``a``/``Async`` names; tools/unasync.py renames
+them to the plain/``Sync`` ones when it generates the sync driver (see RENAMES there;
+``AsyncX`` becomes ``SyncX`` by unasync's own rule). Where the two redis-py clients behave
+differently, the difference is absorbed here, by hand, once per client.
 """
 
 from __future__ import annotations
@@ -10,14 +12,17 @@ from typing import Any
 
 import redis
 import redis.asyncio
+from redis import exceptions as rex
 from redis.asyncio.retry import Retry as ARetry
 from redis.retry import Retry
 
 __all__ = [
     "ARedis",
     "ARetry",
+    "AsyncPubSubReader",
     "Redis",
     "Retry",
+    "SyncPubSubReader",
     "aclose_redis",
     "close_redis",
 ]
@@ -33,3 +38,60 @@ async def aclose_redis(obj: Any) -> None:
 
 def close_redis(obj: Any) -> None:
     obj.close()
+
+
+class AsyncPubSubReader:
+    """Reads the next Pub/Sub message, waiting at most ``wait`` seconds for one to begin.
+
+    redis.asyncio: a ``get_message(timeout=wait)`` that expires while a large message is
+    still arriving returns None and keeps the bytes received so far in the parser (the
+    timeout cancels a StreamReader read, which loses nothing, and the pub/sub read does
+    not disconnect on error); the next call completes the message. So ``wait`` may be as
+    short as 0 here. See :class:`SyncPubSubReader` for why the sync client cannot do that.
+    """
+
+    __slots__ = ("_pubsub",)
+
+    def __init__(self, pubsub: Any, read_timeout: float) -> None:
+        self._pubsub = pubsub
+
+    async def get_message(self, wait: float) -> dict[str, Any] | None:
+        message: dict[str, Any] | None = await self._pubsub.get_message(timeout=wait)
+        return message
+
+
+class SyncPubSubReader:
+    """Reads the next Pub/Sub message, waiting at most ``wait`` seconds for one to begin,
+    and then as long as the message takes to arrive (``read_timeout`` per socket read).
+
+    Why not ``PubSub.get_message(timeout=wait)`` alone: the sync client uses ``wait`` both
+    to wait for data *and* as the socket timeout of every read of the reply. When the
+    first bytes of a large message are there but not the rest (a 1 MiB message arrives in
+    many TCP segments), a short ``wait`` (0 while a batch is being collected) makes a read
+    time out in the middle of the frame. redis-py counts that TimeoutError as a lost
+    connection: its retry disconnects, reconnects and subscribes again, and the partly read
+    message, with everything queued behind it, is silently gone.
+
+    So: wait for the socket (or the parser's buffer) to become readable within ``wait``;
+    once something is there, read the whole message with the connection's own socket
+    timeout, the bound after which a connection counts as lost. A connection found closed
+    while waiting is reopened (and the channel subscribed again) by ``get_message``'s retry.
+    """
+
+    __slots__ = ("_pubsub", "_read_timeout")
+
+    def __init__(self, pubsub: Any, read_timeout: float) -> None:
+        self._pubsub = pubsub
+        self._read_timeout = read_timeout
+
+    def get_message(self, wait: float) -> dict[str, Any] | None:
+        pubsub = self._pubsub
+        conn = pubsub.connection
+        if conn is not None:
+            try:
+                if not conn.can_read(timeout=wait):
+                    return None
+            except rex.ConnectionError:
+                pass  # closed: get_message() below reconnects and subscribes again
+        message: dict[str, Any] | None = pubsub.get_message(timeout=self._read_timeout)
+        return message

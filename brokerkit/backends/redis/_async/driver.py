@@ -14,9 +14,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from redis.backoff import NoBackoff
-from redis.exceptions import ResponseError
+from redis.exceptions import AuthenticationError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ...._acompat import monotonic
+from ...._acompat import asleep, monotonic
 from ...._spec import ConsumerConfig, ProducerConfig
 from ...._types import Capabilities, Guarantee, Record
 from ...._url import BrokerURL
@@ -30,12 +32,14 @@ from .._common import (
     backoff,
     client_kwargs,
     consumer_name,
+    id_key,
     is_error,
     private_group,
     raw_reply,
+    reply_text,
     retries_for,
 )
-from .._compat import ARedis, ARetry, aclose_redis
+from .._compat import ARedis, ARetry, AsyncPubSubReader, aclose_redis
 
 #: Largest number of commands sent in one pipeline round trip by send_many().
 PIPELINE_CHUNK = 10_000
@@ -81,10 +85,11 @@ class AsyncRedisProducer:
                     results = await pipe.execute(raise_on_error=False)
                 for record, result in zip(chunk, results, strict=True):
                     if isinstance(result, Exception):
-                        failures.append((record[0], str(result)))
+                        failures.append((record[0], reply_text(result)))
         if failures:
             raise DeliveryError(
-                f"redis refused {len(failures)} of {len(records)} messages: {failures[0][1]}",
+                f"redis at {self._errors.where} refused {len(failures)} of {len(records)} "
+                f"messages: {failures[0][1]}",
                 failures=failures,
                 backend="redis",
             )
@@ -116,11 +121,18 @@ class AsyncRedisPublisher(AsyncRedisProducer):
 
 
 class AsyncRedisConsumer:
-    """One member of a consumer group on one stream."""
+    """One member of a consumer group on one stream.
+
+    ``client`` retries a lost connection by itself (redis-py's Retry) and carries the
+    idempotent commands: XACK, XCLAIM, XPENDING, XGROUP. ``reader`` does not retry: it
+    carries XREADGROUP and XAUTOCLAIM, which hand entries over, so that fetch() sees a
+    lost connection and recovers what a lost reply handed over (see :meth:`fetch`).
+    """
 
     def __init__(
         self,
         client: Any,
+        reader: Any,
         errors: ErrorMapper,
         stream: bytes,
         group: bytes,
@@ -131,8 +143,10 @@ class AsyncRedisConsumer:
         visibility_timeout: float,
         claim_interval: float,
         max_block: float,
+        reconnect_timeout: float,
     ) -> None:
         self._client = client
+        self._reader = reader
         self._errors = errors
         self._stream = stream
         self._group = group
@@ -142,9 +156,17 @@ class AsyncRedisConsumer:
         self._vt_ms = max(1, int(visibility_timeout * 1000))
         self._interval = claim_interval
         self._max_block = max_block
+        self._reconnect_timeout = reconnect_timeout
         self._next_claim = 0.0  # a new member looks for orphaned messages at once
         self._last_claim = 0.0
         self._cursor = b"0-0"
+        #: The highest entry id this member has handed out. Every entry a ``>`` read
+        #: hands over is above it, so after a lost connection the entries of ours above it
+        #: in the pending-entries list are exactly those of a reply that was lost.
+        self._high = b"0-0"
+        #: True after a lost connection: the next fetch first reads back our own pending
+        #: entries above ``_high`` (``XREADGROUP ... STREAMS key <_high>``).
+        self._recover = False
         #: Nacks with a delay: [due (monotonic), ids, armed]. "armed": the idle time set on
         #: the entries makes them claimable at ``due``; else (delay > visibility timeout)
         #: this member keeps them until ``due - visibility_timeout``.
@@ -163,32 +185,69 @@ class AsyncRedisConsumer:
             if not is_error(exc, "BUSYGROUP"):
                 raise
 
+    async def _recreate_group(self) -> None:
+        """The stream (and its groups) vanished, e.g. a server restarted without
+        persistence or the key was deleted: start again with what is there now."""
+        await self.create_group(b"0")
+        self._high = self._cursor = b"0-0"
+        self._recover = False
+
     # -- fetching ------------------------------------------------------------------------
 
     async def fetch(self, max_messages: int, timeout: float | None) -> list[Delivery]:
+        """Fetch, retrying a lost connection (backoff 50 ms to 1 s) for reconnect_timeout.
+
+        A read whose reply was lost with its connection has already moved its entries to
+        this member's pending list; after the reconnect they are read back from there at
+        once (delivery count 2: Redis counts the lost delivery), not after the visibility
+        timeout. (A lost XAUTOCLAIM reply is the exception: those entries come back when
+        the visibility timeout has passed again.)
+        """
         with self._errors():
+            failures = 0
+            lost_at = 0.0
+            while True:
+                try:
+                    return await self._fetch(max_messages, timeout)
+                except (RedisConnectionError, RedisTimeoutError) as exc:
+                    if isinstance(exc, AuthenticationError):
+                        raise
+                    self._recover = not self._noack
+                    now = monotonic()
+                    if not failures:
+                        lost_at = now
+                    failures += 1
+                    if now - lost_at >= self._reconnect_timeout:
+                        raise
+                    await asleep(backoff().compute(failures))
+
+    async def _fetch(self, max_messages: int, timeout: float | None) -> list[Delivery]:
+        now = monotonic()
+        if self._recover:
+            out = await self._read_back(max_messages)
+            if out:
+                return out
+        if not self._noack and now >= self._next_claim:
+            out = await self._claim(max_messages, now)
+            if out:
+                return out
+        deadline = None if timeout is None else now + timeout
+        while True:
+            block = self._max_block
+            if not self._noack:
+                block = min(block, self._next_claim - now)
+            if deadline is not None:
+                block = min(block, deadline - now)
+            out = await self._read(max_messages, block)
+            if out:
+                return out
             now = monotonic()
-            if not self._noack and now >= self._next_claim:
+            if not self._noack and now - self._last_claim >= EMPTY_CLAIM_GAP:
                 out = await self._claim(max_messages, now)
                 if out:
                     return out
-            deadline = None if timeout is None else now + timeout
-            while True:
-                block = self._max_block
-                if not self._noack:
-                    block = min(block, self._next_claim - now)
-                if deadline is not None:
-                    block = min(block, deadline - now)
-                out = await self._read(max_messages, block)
-                if out:
-                    return out
-                now = monotonic()
-                if not self._noack and now - self._last_claim >= EMPTY_CLAIM_GAP:
-                    out = await self._claim(max_messages, now)
-                    if out:
-                        return out
-                if deadline is not None and now >= deadline:
-                    return []
+            if deadline is not None and now >= deadline:
+                return []
 
     async def _read(self, count: int, block: float) -> list[Delivery]:
         args: tuple[Any, ...] = (*self._read_head, count)
@@ -196,17 +255,41 @@ class AsyncRedisConsumer:
             args += ("BLOCK", max(1, int(block * 1000)))
         args += self._read_tail
         try:
-            reply = await self._client.execute_command(*args)
+            reply = await self._reader.execute_command(*args)
+        except ResponseError as exc:
+            # NOGROUP: the stream and its groups are gone; UNBLOCKED: the stream was
+            # deleted while this read was blocked on it.
+            if not (is_error(exc, "NOGROUP") or is_error(exc, "UNBLOCKED")):
+                raise
+            await self._recreate_group()
+            return []
+        if not reply:
+            return []
+        entries = reply[0][1]
+        if entries:
+            self._high = entries[-1][0]
+        return decode_entries(entries)
+
+    async def _read_back(self, count: int) -> list[Delivery]:
+        """After a lost connection: our pending entries above ``_high``, the ones a lost
+        reply handed over. Reading them back counts as a delivery (and resets their idle
+        time), as it should: they are delivered now."""
+        try:
+            reply = await self._reader.execute_command(
+                *self._read_head, count, "STREAMS", self._stream, self._high
+            )
         except ResponseError as exc:
             if not is_error(exc, "NOGROUP"):
                 raise
-            # The stream (and its groups) vanished, e.g. a server restarted without
-            # persistence or the key was deleted: start again with what is there now.
-            await self.create_group(b"0")
-            reply = await self._client.execute_command(*args)
-        if not reply:
+            await self._recreate_group()
             return []
-        return decode_entries(reply[0][1])
+        entries = reply[0][1] if reply else []
+        if not entries:
+            self._recover = False
+            return []
+        out = await self._with_counts([e for e in entries if e[1] is not None])
+        self._high = entries[-1][0]
+        return out
 
     async def _claim(self, count: int, now: float) -> list[Delivery]:
         """Take over entries idle for longer than the visibility timeout (XAUTOCLAIM),
@@ -215,9 +298,8 @@ class AsyncRedisConsumer:
         self._next_claim = now + self._interval
         if self._delayed:
             await self._tend_delayed(now)
-        client = self._client
         try:
-            reply = await client.execute_command(
+            reply = await self._reader.execute_command(
                 "XAUTOCLAIM",
                 self._stream,
                 self._group,
@@ -230,14 +312,25 @@ class AsyncRedisConsumer:
         except ResponseError as exc:
             if not is_error(exc, "NOGROUP"):
                 raise
-            await self.create_group(b"0")
+            await self._recreate_group()
             return []
         self._cursor = reply[0]
         entries = [entry for entry in reply[1] if entry[1] is not None]
         if not entries:
             return []
         self._next_claim = now  # recovering: there may be more to claim
-        async with client.pipeline(transaction=False) as pipe:
+        out = await self._with_counts(entries)
+        top = max(entries, key=lambda entry: id_key(entry[0]))[0]
+        if id_key(top) > id_key(self._high):
+            self._high = top
+        return out
+
+    async def _with_counts(self, entries: list[Any]) -> list[Delivery]:
+        """Decode entries that may have been delivered before, with their delivery counts
+        from the pending-entries list (one pipelined XPENDING per entry)."""
+        if not entries:
+            return []
+        async with self._client.pipeline(transaction=False) as pipe:
             for mid, _ in entries:
                 pipe.execute_command("XPENDING", self._stream, self._group, mid, mid, 1)
             pending = await pipe.execute()
@@ -337,39 +430,43 @@ class AsyncRedisConsumer:
 
 
 class AsyncRedisSubscriber:
-    """A Pub/Sub subscription to one channel (at-most-once: nothing to ack)."""
+    """A Pub/Sub subscription to one channel (at-most-once: nothing to ack).
 
-    def __init__(self, pubsub: Any, errors: ErrorMapper) -> None:
+    Messages are read through :class:`AsyncPubSubReader`, which never gives up on a
+    message that has begun to arrive (see its sync twin for why that matters).
+    """
+
+    def __init__(self, pubsub: Any, errors: ErrorMapper, read_timeout: float) -> None:
         self._pubsub = pubsub
+        self._reader = AsyncPubSubReader(pubsub, read_timeout)
         self._errors = errors
         self._seq = 0
 
     async def subscribe(self, channel: bytes, timeout: float) -> None:
         """Subscribe and wait for Redis to confirm it."""
-        pubsub = self._pubsub
         with self._errors():
-            await pubsub.subscribe(channel)
+            await self._pubsub.subscribe(channel)
             deadline = monotonic() + timeout
             while True:
-                msg = await pubsub.get_message(timeout=max(0.0, deadline - monotonic()))
+                msg = await self._reader.get_message(max(0.0, deadline - monotonic()))
                 if msg is not None and msg["type"] == "subscribe":
                     return
                 if monotonic() >= deadline:
                     raise TimeoutError(f"redis did not confirm SUBSCRIBE within {timeout} s")
 
     async def fetch(self, max_messages: int, timeout: float | None) -> list[Delivery]:
-        pubsub = self._pubsub
+        reader = self._reader
         out: list[Delivery] = []
         deadline = None if timeout is None else monotonic() + timeout
         with self._errors():
             while len(out) < max_messages:
                 if out:
-                    wait = 0.0
+                    wait = 0.0  # take what has arrived, wait for nothing more
                 elif deadline is None:
                     wait = PUBSUB_SLICE
                 else:
                     wait = max(0.0, deadline - monotonic())
-                msg = await pubsub.get_message(timeout=wait)
+                msg = await reader.get_message(wait)
                 if msg is None:
                     if out or (deadline is not None and monotonic() >= deadline):
                         break
@@ -393,7 +490,9 @@ class AsyncRedisSubscriber:
 
 
 class AsyncRedisDriver:
-    """One redis-py client (connection pool) per broker."""
+    """Two redis-py clients (connection pools) per broker: one that retries a lost
+    connection by itself (for commands that may safely run twice), and one that does not
+    (at-most-once producers, and the consumers' fetches, which retry by themselves)."""
 
     def __init__(
         self, url: BrokerURL, options: Mapping[str, Any], capabilities: Capabilities
@@ -417,7 +516,7 @@ class AsyncRedisDriver:
     async def connect(self, timeout: float) -> None:
         probe = self._new_client(0, socket_connect_timeout=timeout, socket_timeout=timeout)
         try:
-            with self._errors():
+            with self._errors(connecting=True):
                 await probe.ping()
         finally:
             with contextlib.suppress(Exception):
@@ -428,16 +527,19 @@ class AsyncRedisDriver:
         assert self._client is not None, "connect() first"
         return self._client
 
+    def _no_retry(self) -> Any:
+        """The client without retries (made on first use)."""
+        if self._once is None:
+            self._once = self._new_client(0)
+        return self._once
+
     def _key(self, topic: str) -> bytes:
         return _enc(self._prefix + topic)
 
     async def open_producer(self, topic: str, config: ProducerConfig) -> AsyncRedisProducer:
         client = self._live()
         if config.guarantee is Guarantee.AT_MOST_ONCE:
-            # No retries: a retried command could store the message twice.
-            if self._once is None:
-                self._once = self._new_client(0)
-            client = self._once
+            client = self._no_retry()  # a retried command could store the message twice
         key = self._key(topic)
         if self._pubsub:
             return AsyncRedisPublisher(client, self._errors, ("PUBLISH", key))
@@ -450,12 +552,13 @@ class AsyncRedisDriver:
         client = self._live()
         opts = self._options
         if self._pubsub:
-            subscriber = AsyncRedisSubscriber(client.pubsub(), self._errors)
+            subscriber = AsyncRedisSubscriber(client.pubsub(), self._errors, opts["socket_timeout"])
             await subscriber.subscribe(self._key(topic), opts["connect_timeout"])
             return subscriber
         visibility = config.options.get("visibility_timeout") or opts["visibility_timeout"]
         consumer = AsyncRedisConsumer(
             client,
+            self._no_retry(),
             self._errors,
             self._key(topic),
             _enc(group) if group is not None else private_group(),
@@ -465,6 +568,7 @@ class AsyncRedisDriver:
             visibility_timeout=visibility,
             claim_interval=opts["claim_interval"],
             max_block=min(opts["claim_interval"], opts["socket_timeout"] / 2),
+            reconnect_timeout=opts["reconnect_timeout"],
         )
         with self._errors():
             await consumer.create_group(b"0" if opts["group_start"] == "earliest" else b"$")
