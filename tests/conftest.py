@@ -19,7 +19,7 @@ import pytest
 
 import brokerkit
 from brokerkit.backends.memory import spec as memory_spec
-from brokerkit.testing import TOPIC_PREFIX
+from brokerkit.testing import SESSION_PREFIX
 from brokerkit.testing._support import unreachable
 
 pytest_plugins = ["brokerkit.testing.plugin"]
@@ -68,7 +68,7 @@ def broker_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session", autouse=True)
 def _cleanup_redis_keys() -> Iterator[None]:
-    """At session end, delete the Redis keys the suite created (topics start bk-test-)."""
+    """At session end, delete the Redis keys this session created (SESSION_PREFIX)."""
     yield
     if "redis" not in brokerkit.available():
         return
@@ -88,7 +88,7 @@ def _cleanup_redis_keys() -> Iterator[None]:
                 socket_connect_timeout=2,
             )
             with client:
-                keys = list(client.scan_iter(match=f"*{TOPIC_PREFIX}*", count=1000))
+                keys = list(client.scan_iter(match=f"*{SESSION_PREFIX}*", count=1000))
                 for i in range(0, len(keys), 500):
                     client.delete(*keys[i : i + 500])
         except redis.RedisError:

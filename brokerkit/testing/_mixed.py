@@ -15,7 +15,7 @@ import pytest
 
 import brokerkit
 
-from ._support import DELIVERY_TIMEOUT, acollect, collect, guarantee_for, run
+from ._support import DELIVERY_TIMEOUT, acollect, collect, guarantee_for, requires, run
 
 
 def _values(msgs: list[Any]) -> list[bytes]:
@@ -125,12 +125,10 @@ class MixedSuite:
             msgs = collect(consumer, len(expected), ack=True)
         assert _values(msgs) == sorted(expected)
 
+    @requires("at_least_once", "consumer_groups")
     def test_sync_consumer_acks_from_another_thread(
         self, broker: brokerkit.Broker, topic: str, group: str
     ) -> None:
-        caps = broker.capabilities
-        if not (caps.at_least_once and caps.consumer_groups):
-            pytest.skip("needs at-least-once consumer groups (gated in the main suites)")
         with broker.consumer(topic, group=group, commit="sync") as consumer:
             with broker.producer(topic) as producer:
                 producer.send_many([b"x1", b"x2"])

@@ -31,10 +31,13 @@ QUIET_PERIOD = 0.5
 
 #: Every topic the suite makes starts with this, so a backend's test setup can clean up.
 TOPIC_PREFIX = "bk-test-"
+#: ...and, within one test session, with this: cleaning up after a session then leaves the
+#: topics of other sessions running against the same broker alone.
+SESSION_PREFIX = f"{TOPIC_PREFIX}{uuid.uuid4().hex[:8]}-"
 
 
 def unique_topic() -> str:
-    return f"{TOPIC_PREFIX}{uuid.uuid4().hex[:16]}"
+    return f"{SESSION_PREFIX}{uuid.uuid4().hex[:16]}"
 
 
 def unique_group() -> str:

@@ -34,6 +34,7 @@ from brokerkit.backends.redis._codec import (
     encode_frame,
     entry_fields,
 )
+from brokerkit.testing import SESSION_PREFIX
 
 redis = pytest.importorskip("redis")
 
@@ -68,7 +69,7 @@ def raw() -> Iterator[Any]:
 @pytest.fixture
 def topic(raw: Any) -> Iterator[str]:
     """A unique topic; every key whose name starts with it is deleted afterwards."""
-    name = f"bk-test-{uuid.uuid4().hex}"
+    name = f"{SESSION_PREFIX}{uuid.uuid4().hex}"
     yield name
     keys = list(raw.scan_iter(match=f"{name}*"))
     if keys:
@@ -396,7 +397,7 @@ async def test_acks_are_sent_in_one_xack_per_commit_batch(
 ) -> None:
     """300 acks with commit_every=100 are 3 XACKs of 100 ids each (counted by the server),
     with commit="async" and commit="sync" alike."""
-    topic = f"bk-test-xack-{uuid.uuid4().hex}"
+    topic = f"{SESSION_PREFIX}xack-{uuid.uuid4().hex}"
     values = [b"%03d" % i for i in range(300)]
     batching = {"commit_every": 100, "commit_interval": 60.0}  # by count only, however slow
     for commit in ("async", "sync"):
@@ -711,7 +712,7 @@ async def test_out_of_memory_refusals_are_delivery_errors(tmp_path: Path, raw: A
     """maxmemory with noeviction: Redis refuses XADD with OOM; nothing is stored silently."""
     server = PrivateRedis(tmp_path, "--maxmemory", "4mb", "--maxmemory-policy", "noeviction")
     server.start()
-    topic = f"bk-test-oom-{uuid.uuid4().hex}"
+    topic = f"{SESSION_PREFIX}oom-{uuid.uuid4().hex}"
     where = f"127.0.0.1:{server.port}"
     chunk = b"x" * 64 * 1024
     try:
@@ -754,7 +755,7 @@ async def test_broker_down_after_connect_then_back(private_redis: PrivateRedis) 
     """The server dies under open producers and consumers: every operation raises
     BrokerConnectionError naming it once reconnect_timeout is spent; when it is back, the
     same objects work again without any manual step. Sync, then async."""
-    topic = f"bk-test-down-{uuid.uuid4().hex}"
+    topic = f"{SESSION_PREFIX}down-{uuid.uuid4().hex}"
     where = f"127.0.0.1:{private_redis.port}"
     with brokerkit.connect(private_redis.url, reconnect_timeout=0.3) as broker:
         consumer = broker.consumer(topic, group="g", commit="sync")
@@ -1036,7 +1037,7 @@ def _restart(server: PrivateRedis) -> None:
 
 
 def test_private_server_restart_mid_stream_recovers(private_redis: PrivateRedis) -> None:
-    topic = f"bk-test-restart-{uuid.uuid4().hex}"
+    topic = f"{SESSION_PREFIX}restart-{uuid.uuid4().hex}"
     pids: list[int] = []
 
     def disrupt() -> None:
@@ -1054,7 +1055,7 @@ def test_private_server_restart_mid_stream_recovers(private_redis: PrivateRedis)
 async def test_private_server_restart_mid_stream_recovers_async(
     private_redis: PrivateRedis,
 ) -> None:
-    topic = f"bk-test-arestart-{uuid.uuid4().hex}"
+    topic = f"{SESSION_PREFIX}arestart-{uuid.uuid4().hex}"
     pids: list[int] = []
 
     async def disrupt() -> None:
