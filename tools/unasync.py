@@ -62,6 +62,7 @@ RENAMES = {
     "arun": "run",
     "agather": "gather",
     "acollect": "collect",
+    "aprobe_unsupported": "probe_unsupported",
     "anoop": "noop",
     "ARedis": "Redis",
     "ARetry": "Retry",

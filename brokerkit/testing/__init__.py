@@ -38,8 +38,9 @@ pytest.register_assert_rewrite(
 from ._async.suite import AsyncSuite  # noqa: E402
 from ._mixed import MixedSuite  # noqa: E402
 from ._properties import PropertySuite  # noqa: E402
-from ._support import SESSION_PREFIX, TOPIC_PREFIX, collect, requires, unique_group, unique_topic  # noqa: E402
+from ._support import SESSION_PREFIX, TOPIC_PREFIX, requires, unique_group, unique_topic  # noqa: E402
 from ._sync.suite import SyncSuite  # noqa: E402
+from ._sync.support import collect  # noqa: E402
 
 # Marked here rather than in the generated source, so the sync twin carries no asyncio
 # mark: the async cases run under pytest-asyncio in "strict" mode too.

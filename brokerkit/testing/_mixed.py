@@ -15,7 +15,9 @@ import pytest
 
 import brokerkit
 
-from ._support import DELIVERY_TIMEOUT, acollect, collect, guarantee_for, requires, run
+from ._async.support import acollect
+from ._support import DELIVERY_TIMEOUT, guarantee_for, requires, run
+from ._sync.support import collect
 
 
 def _values(msgs: list[Any]) -> list[bytes]:

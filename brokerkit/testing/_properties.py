@@ -28,12 +28,12 @@ import brokerkit
 from .._types import RESERVED_HEADER_PREFIX
 from ._support import (
     DELIVERY_TIMEOUT,
-    collect,
     guarantee_for,
     requires,
     unique_group,
     unique_topic,
 )
+from ._sync.support import collect
 
 _SETTINGS: dict[str, Any] = {
     "deadline": None,

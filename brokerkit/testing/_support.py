@@ -1,8 +1,10 @@
 """Helpers shared by the async suite and the sync suite generated from it.
 
-Each helper exists in an async spelling (``a``-prefixed, used in ``_async/suite.py``) and
-a sync one; tools/unasync.py renames one to the other. Nothing here sleeps to wait for a
-broker: everything polls with a deadline.
+Helpers that do I/O are written once in ``_async/support.py`` (``acollect``,
+``aprobe_unsupported``) and generated into ``_sync/support.py``. What stays here is
+either free of I/O or genuinely differs between the two (``arun``/``run``: a task or a
+thread), with the ``a``-prefixed spelling that tools/unasync.py renames. Nothing here
+sleeps to wait for a broker: everything polls with a deadline.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import functools
 import inspect
 import os
 import threading
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, NoReturn, TypeVar
@@ -59,46 +60,6 @@ def unreachable(url: object, reason: object) -> NoReturn:
     if in_ci():
         pytest.fail(f"{message} (CI=true: a skipped backend fails the run)")
     pytest.skip(message)
-
-
-# -- draining with a deadline ------------------------------------------------------------
-
-
-async def acollect(
-    consumer: Any, count: int, timeout: float = DELIVERY_TIMEOUT, *, ack: bool = False
-) -> list[Any]:
-    """Receive until ``count`` messages came or ``timeout`` seconds passed; return them all
-    (more than ``count`` when a batch brought more). ``ack=True`` acks each one."""
-    out: list[Any] = []
-    deadline = time.monotonic() + timeout
-    while len(out) < count:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        batch = await consumer.receive_many(max_messages=count - len(out), timeout=left)
-        for msg in batch:
-            if ack:
-                await msg.ack()
-            out.append(msg)
-    return out
-
-
-def collect(
-    consumer: Any, count: int, timeout: float = DELIVERY_TIMEOUT, *, ack: bool = False
-) -> list[Any]:
-    """Sync twin of :func:`acollect`."""
-    out: list[Any] = []
-    deadline = time.monotonic() + timeout
-    while len(out) < count:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        batch = consumer.receive_many(max_messages=count - len(out), timeout=left)
-        for msg in batch:
-            if ack:
-                msg.ack()
-            out.append(msg)
-    return out
 
 
 # -- concurrency: tasks in the async suite, threads in the sync one ------------------------
@@ -193,99 +154,6 @@ def _no_probe(capability: str) -> None:
     )
 
 
-async def aprobe_unsupported(broker: Any, topic: str, capability: str) -> None:
-    """Assert that asking ``broker`` for ``capability`` (false in its Capabilities) raises
-    UnsupportedError when the producer/consumer is created (or, for nack_delay, at nack)."""
-    caps: Capabilities = broker.capabilities
-    if capability in _UNASKABLE:
-        _no_probe(capability)
-    guarantee = guarantee_for(caps)
-    try:
-        if capability in ("at_least_once", "at_most_once"):
-            g = Guarantee.AT_LEAST_ONCE if capability == "at_least_once" else Guarantee.AT_MOST_ONCE
-            try:
-                await broker.producer(topic, guarantee=g)
-            except UnsupportedError as exc:
-                _expect_unsupported(capability, exc)
-            else:
-                raise AssertionError(f"producer(guarantee={g.value!r}) did not raise")
-            await broker.consumer(topic, guarantee=g)
-        elif capability == "consumer_groups":
-            await broker.consumer(topic, group="bk-probe", guarantee=guarantee)
-        elif capability == "delivery_count":
-            if not caps.at_least_once:
-                return await aprobe_unsupported(broker, topic, "at_least_once")
-            await broker.consumer(
-                topic,
-                guarantee=Guarantee.AT_LEAST_ONCE,
-                max_deliveries=2,
-                dead_letter_topic=topic + "-dlq",
-            )
-        elif capability == "nack_delay":
-            if not caps.at_least_once:
-                return await aprobe_unsupported(broker, topic, "at_least_once")
-            async with broker.consumer(topic) as consumer:
-                async with broker.producer(topic) as producer:
-                    await producer.send(b"probe")
-                msgs = await acollect(consumer, 1)
-                assert msgs, "the nack_delay probe message never arrived"
-                await msgs[0].nack(delay=1.0)
-        else:
-            raise ValueError(f"unknown capability {capability!r}")
-    except UnsupportedError as exc:
-        _expect_unsupported(capability, exc)
-        return
-    raise AssertionError(
-        f"capability {capability!r} is false, yet asking for it did not raise UnsupportedError"
-    )
-
-
-def probe_unsupported(broker: Any, topic: str, capability: str) -> None:
-    """Sync twin of :func:`aprobe_unsupported`."""
-    caps: Capabilities = broker.capabilities
-    if capability in _UNASKABLE:
-        _no_probe(capability)
-    guarantee = guarantee_for(caps)
-    try:
-        if capability in ("at_least_once", "at_most_once"):
-            g = Guarantee.AT_LEAST_ONCE if capability == "at_least_once" else Guarantee.AT_MOST_ONCE
-            try:
-                broker.producer(topic, guarantee=g)
-            except UnsupportedError as exc:
-                _expect_unsupported(capability, exc)
-            else:
-                raise AssertionError(f"producer(guarantee={g.value!r}) did not raise")
-            broker.consumer(topic, guarantee=g)
-        elif capability == "consumer_groups":
-            broker.consumer(topic, group="bk-probe", guarantee=guarantee)
-        elif capability == "delivery_count":
-            if not caps.at_least_once:
-                return probe_unsupported(broker, topic, "at_least_once")
-            broker.consumer(
-                topic,
-                guarantee=Guarantee.AT_LEAST_ONCE,
-                max_deliveries=2,
-                dead_letter_topic=topic + "-dlq",
-            )
-        elif capability == "nack_delay":
-            if not caps.at_least_once:
-                return probe_unsupported(broker, topic, "at_least_once")
-            with broker.consumer(topic) as consumer:
-                with broker.producer(topic) as producer:
-                    producer.send(b"probe")
-                msgs = collect(consumer, 1)
-                assert msgs, "the nack_delay probe message never arrived"
-                msgs[0].nack(delay=1.0)
-        else:
-            raise ValueError(f"unknown capability {capability!r}")
-    except UnsupportedError as exc:
-        _expect_unsupported(capability, exc)
-        return
-    raise AssertionError(
-        f"capability {capability!r} is false, yet asking for it did not raise UnsupportedError"
-    )
-
-
 def requires(*capabilities: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Gate a suite case on ``capabilities`` (names of :class:`brokerkit.Capabilities` fields).
 
@@ -311,6 +179,8 @@ def requires(*capabilities: str) -> Callable[[Callable[..., Any]], Callable[...,
                 broker = kwargs["abroker"]
                 missing = _missing(broker.capabilities, capabilities)
                 if missing:
+                    from ._async.support import aprobe_unsupported
+
                     return await aprobe_unsupported(broker, kwargs["topic"], missing[0])
                 return await fn(*args, **kwargs)
 
@@ -322,6 +192,8 @@ def requires(*capabilities: str) -> Callable[[Callable[..., Any]], Callable[...,
                 broker = kwargs["broker"]
                 missing = _missing(broker.capabilities, capabilities)
                 if missing:
+                    from ._sync.support import probe_unsupported
+
                     return probe_unsupported(broker, kwargs["topic"], missing[0])
                 return fn(*args, **kwargs)
 

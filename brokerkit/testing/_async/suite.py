@@ -35,13 +35,13 @@ from ..._policy.deadletter import H_DELIVERY_COUNT, H_ORIGINAL_ID, H_ORIGINAL_TO
 from .._support import (
     DELIVERY_TIMEOUT,
     QUIET_PERIOD,
-    acollect,
     agather,
     arun,
     guarantee_for,
     requires,
     unique_topic,
 )
+from .support import acollect
 
 #: close() must hand unacked messages back "at once": another member gets them within
 #: this many seconds (far below any ack deadline / visibility timeout).

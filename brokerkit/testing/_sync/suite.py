@@ -36,13 +36,13 @@ from ..._policy.deadletter import H_DELIVERY_COUNT, H_ORIGINAL_ID, H_ORIGINAL_TO
 from .._support import (
     DELIVERY_TIMEOUT,
     QUIET_PERIOD,
-    collect,
     gather,
     run,
     guarantee_for,
     requires,
     unique_topic,
 )
+from .support import collect
 
 #: close() must hand unacked messages back "at once": another member gets them within
 #: this many seconds (far below any ack deadline / visibility timeout).
