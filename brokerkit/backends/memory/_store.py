@@ -109,15 +109,9 @@ class MemoryBroker:
                 topic.log = []
                 return
             topic.log.extend(entries)
-            topic.bytes_since_trim += size
-            if len(topic.log) > topic.trim_at or topic.bytes_since_trim > _TRIM_BYTES:
-                self._trim(topic)
-            waiters = topic.waiters
-            if waiters:
-                topic.waiters = []
-        if waiters:
-            for waiter in waiters:
-                waiter.set()
+            waiters = self._appended(topic, size)
+        for waiter in waiters:
+            waiter.set()
 
     def publish_one(self, topic_name: str, value: bytes, key: bytes | None, headers: Any) -> None:
         entry = (value, key, headers, time.time())
@@ -128,15 +122,19 @@ class MemoryBroker:
                 topic.log = []
                 return
             topic.log.append(entry)
-            topic.bytes_since_trim += len(value)
-            if len(topic.log) > topic.trim_at or topic.bytes_since_trim > _TRIM_BYTES:
-                self._trim(topic)
-            waiters = topic.waiters
-            if waiters:
-                topic.waiters = []
+            waiters = self._appended(topic, len(value))
+        for waiter in waiters:
+            waiter.set()
+
+    def _appended(self, topic: Topic, size: int) -> list[WakeUp]:
+        """After an append (lock held): trim if due; return the waiters to wake."""
+        topic.bytes_since_trim += size
+        if len(topic.log) > topic.trim_at or topic.bytes_since_trim > _TRIM_BYTES:
+            self._trim(topic)
+        waiters = topic.waiters
         if waiters:
-            for waiter in waiters:
-                waiter.set()
+            topic.waiters = []
+        return waiters
 
     def _trim(self, topic: Topic) -> None:
         low = min(group.low_water() for group in topic.groups.values())
