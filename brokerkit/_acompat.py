@@ -12,7 +12,8 @@ import contextlib
 import threading
 import time
 from collections.abc import Generator
-from typing import Any, Protocol, TypeVar
+from types import TracebackType
+from typing import Any, Self, TypeVar
 
 __all__ = [
     "ALock",
@@ -37,28 +38,61 @@ Lock = threading.Lock
 ALock = asyncio.Lock
 
 
-class _Opens(Protocol):
-    async def _ensure_open(self) -> Any: ...
-
-
 class AOpenable:
-    """Mixin: ``await obj`` opens it and returns it (``async with obj`` does too)."""
+    """Mixin: ``await obj`` opens it and returns it; ``async with obj`` opens it and closes
+    it on the way out. Subclasses define ``_ensure_open()`` and ``close()``."""
 
     __slots__ = ()
 
-    def __await__(self: Any) -> Generator[Any, None, Any]:
-        gen: Generator[Any, None, Any] = self._await_open().__await__()
-        return gen
+    async def _ensure_open(self) -> Any:
+        raise NotImplementedError
 
-    async def _await_open(self: Any) -> Any:
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    def __await__(self) -> Generator[Any, None, Self]:
+        return self._await_open().__await__()
+
+    async def _await_open(self) -> Self:
         await self._ensure_open()
         return self
 
+    async def __aenter__(self) -> Self:
+        await self._ensure_open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
 
 class Openable:
-    """Sync counterpart of AOpenable: objects are opened before they are returned."""
+    """Sync counterpart of AOpenable: objects are opened before they are returned, and
+    ``with obj`` closes them on the way out."""
 
     __slots__ = ()
+
+    def _ensure_open(self) -> Any:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._ensure_open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def aopened(obj: T) -> T:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import Any
 
 from .._acompat import AOpenable, aopened
@@ -116,15 +115,3 @@ class AsyncBroker(AOpenable):
             driver, self._driver = self._driver, None
             if driver is not None:
                 await driver.close()
-
-    async def __aenter__(self) -> AsyncBroker:
-        await self._ensure_open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._acompat import ALock, AOpenable, monotonic
@@ -372,15 +371,3 @@ class AsyncConsumer(AOpenable):
             finally:
                 if self._dlq is not None:
                     await self._dlq.close()
-
-    async def __aenter__(self) -> AsyncConsumer:
-        await self._ensure_open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()

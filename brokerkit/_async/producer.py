@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._acompat import AOpenable
@@ -88,15 +87,3 @@ class AsyncProducer(AOpenable):
         self._broker._children.discard(self)
         if drv is not None:
             await drv.close(self._broker._close_timeout)
-
-    async def __aenter__(self) -> AsyncProducer:
-        await self._ensure_open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()

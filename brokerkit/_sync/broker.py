@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import Any
 
 from .._acompat import Openable, opened
@@ -117,15 +116,3 @@ class Broker(Openable):
             driver, self._driver = self._driver, None
             if driver is not None:
                 driver.close()
-
-    def __enter__(self) -> Broker:
-        self._ensure_open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

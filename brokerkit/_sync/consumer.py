@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._acompat import Lock, Openable, monotonic
@@ -371,15 +370,3 @@ class Consumer(Openable):
             finally:
                 if self._dlq is not None:
                     self._dlq.close()
-
-    def __enter__(self) -> Consumer:
-        self._ensure_open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

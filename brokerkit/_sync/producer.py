@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._acompat import Openable
@@ -89,15 +88,3 @@ class Producer(Openable):
         self._broker._children.discard(self)
         if drv is not None:
             drv.close(self._broker._close_timeout)
-
-    def __enter__(self) -> Producer:
-        self._ensure_open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
