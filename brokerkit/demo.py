@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 import uuid
 from collections import Counter
 
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                             f"value={message.value.decode()} "
                             f"event-type={message.headers['event-type']}"
                         )
+                    time.sleep(0.02)  # the work a real handler would do
                     message.ack()
 
         threads = [
