@@ -42,7 +42,8 @@ _U32 = Struct(">I")
 _NO_KEY = 0xFFFFFFFF
 
 
-def _enc(text: str) -> bytes:
+def encode_text(text: str) -> bytes:
+    """A topic, group or header string as Redis bytes (lone surrogates kept)."""
     return text.encode("utf-8", "surrogatepass")
 
 
@@ -64,7 +65,7 @@ def entry_fields(
         out += (F_KEY, key)
     if headers:
         for name, text in headers.items():
-            out += (F_HEADER + _enc(name), _enc(text))
+            out += (F_HEADER + encode_text(name), encode_text(text))
     return tuple(out)
 
 
@@ -132,7 +133,7 @@ def encode_frame(value: bytes, key: bytes | None, headers: Mapping[str, str] | N
     items = list(headers.items()) if headers else []
     parts.append(pack(len(items)))
     for name, text in items:
-        raw_name, raw_text = _enc(name), _enc(text)
+        raw_name, raw_text = encode_text(name), encode_text(text)
         parts += (pack(len(raw_name)), raw_name, pack(len(raw_text)), raw_text)
     parts.append(value)
     return b"".join(parts)

@@ -23,7 +23,15 @@ from ...._spec import ConsumerConfig, ProducerConfig
 from ...._types import Capabilities, Guarantee, Record
 from ...._url import BrokerURL
 from ....errors import DeliveryError
-from .._codec import F_VALUE, Delivery, decode_entries, decode_frame, encode_frame, entry_fields
+from .._codec import (
+    F_VALUE,
+    Delivery,
+    decode_entries,
+    decode_frame,
+    encode_frame,
+    encode_text,
+    entry_fields,
+)
 from .._common import (
     HANDBACK,
     LONG_IDLE_MS,
@@ -47,10 +55,6 @@ PIPELINE_CHUNK = 10_000
 EMPTY_CLAIM_GAP = 0.05
 #: A blocking pub/sub wait without deadline wakes up this often.
 PUBSUB_SLICE = 1.0
-
-
-def _enc(text: str) -> bytes:
-    return text.encode("utf-8", "surrogatepass")
 
 
 class AsyncRedisProducer:
@@ -192,6 +196,18 @@ class AsyncRedisConsumer:
         self._high = self._cursor = b"0-0"
         self._recover = False
 
+    async def _read_command(self, *args: Any) -> Any:
+        """A command that hands entries over (XREADGROUP, XAUTOCLAIM), on the reader.
+        None when the group had vanished and was made again: NOGROUP (the stream and its
+        groups are gone), UNBLOCKED (the stream was deleted while a read blocked on it)."""
+        try:
+            return await self._reader.execute_command(*args)
+        except ResponseError as exc:
+            if not (is_error(exc, "NOGROUP") or is_error(exc, "UNBLOCKED")):
+                raise
+            await self._recreate_group()
+            return None
+
     # -- fetching ------------------------------------------------------------------------
 
     async def fetch(self, max_messages: int, timeout: float | None) -> list[Delivery]:
@@ -254,15 +270,7 @@ class AsyncRedisConsumer:
         if block > 0:
             args += ("BLOCK", max(1, int(block * 1000)))
         args += self._read_tail
-        try:
-            reply = await self._reader.execute_command(*args)
-        except ResponseError as exc:
-            # NOGROUP: the stream and its groups are gone; UNBLOCKED: the stream was
-            # deleted while this read was blocked on it.
-            if not (is_error(exc, "NOGROUP") or is_error(exc, "UNBLOCKED")):
-                raise
-            await self._recreate_group()
-            return []
+        reply = await self._read_command(*args)
         if not reply:
             return []
         entries = reply[0][1]
@@ -274,15 +282,9 @@ class AsyncRedisConsumer:
         """After a lost connection: our pending entries above ``_high``, the ones a lost
         reply handed over. Reading them back counts as a delivery (and resets their idle
         time), as it should: they are delivered now."""
-        try:
-            reply = await self._reader.execute_command(
-                *self._read_head, count, "STREAMS", self._stream, self._high
-            )
-        except ResponseError as exc:
-            if not is_error(exc, "NOGROUP"):
-                raise
-            await self._recreate_group()
-            return []
+        reply = await self._read_command(
+            *self._read_head, count, "STREAMS", self._stream, self._high
+        )
         entries = reply[0][1] if reply else []
         if not entries:
             self._recover = False
@@ -298,21 +300,17 @@ class AsyncRedisConsumer:
         self._next_claim = now + self._interval
         if self._delayed:
             await self._tend_delayed(now)
-        try:
-            reply = await self._reader.execute_command(
-                "XAUTOCLAIM",
-                self._stream,
-                self._group,
-                self._name,
-                self._vt_ms,
-                self._cursor,
-                "COUNT",
-                count,
-            )
-        except ResponseError as exc:
-            if not is_error(exc, "NOGROUP"):
-                raise
-            await self._recreate_group()
+        reply = await self._read_command(
+            "XAUTOCLAIM",
+            self._stream,
+            self._group,
+            self._name,
+            self._vt_ms,
+            self._cursor,
+            "COUNT",
+            count,
+        )
+        if reply is None:
             return []
         self._cursor = reply[0]
         entries = [entry for entry in reply[1] if entry[1] is not None]
@@ -534,7 +532,7 @@ class AsyncRedisDriver:
         return self._once
 
     def _key(self, topic: str) -> bytes:
-        return _enc(self._prefix + topic)
+        return encode_text(self._prefix + topic)
 
     async def open_producer(self, topic: str, config: ProducerConfig) -> AsyncRedisProducer:
         client = self._live()
@@ -561,7 +559,7 @@ class AsyncRedisDriver:
             self._no_retry(),
             self._errors,
             self._key(topic),
-            _enc(group) if group is not None else private_group(),
+            encode_text(group) if group is not None else private_group(),
             consumer_name(opts),
             private=group is None,
             at_most_once=config.guarantee is Guarantee.AT_MOST_ONCE,
