@@ -202,6 +202,20 @@ class _Batcher:
                 raise first
             raise DeliveryError(f"{len(errors)} batch(es) failed: {first!r}") from first
 
+    async def settle_then(
+        self, then: Callable[[], Coroutine[Any, Any, None]], always: bool = False
+    ) -> None:
+        """On the loop: settle(), then ``then()``; with ``always``, even when settle()
+        raised (closing releases the resources whatever failed before)."""
+        if not always:
+            await self.settle()
+            await then()
+            return
+        try:
+            await self.settle()
+        finally:
+            await then()
+
     def take_error(self) -> BaseException | None:
         return self._errors.pop(0) if self._errors else None
 
@@ -228,20 +242,10 @@ class PortalProducer:
         self._batch.extend(records)
 
     def flush(self, timeout: float | None) -> None:
-        async def run() -> None:
-            await self._batch.settle()
-            await self._inner.flush(timeout)
-
-        self._portal.call(run)
+        self._portal.call(self._batch.settle_then, lambda: self._inner.flush(timeout))
 
     def close(self, timeout: float | None) -> None:
-        async def run() -> None:
-            try:
-                await self._batch.settle()
-            finally:
-                await self._inner.close(timeout)
-
-        self._portal.call(run)
+        self._portal.call(self._batch.settle_then, lambda: self._inner.close(timeout), True)
 
 
 class PortalConsumer:
@@ -258,12 +262,7 @@ class PortalConsumer:
 
     def ack(self, tokens: list[Any], wait: bool) -> None:
         if wait:
-
-            async def run() -> None:
-                await self._acks.settle()
-                await self._inner.ack(tokens, True)
-
-            self._portal.call(run)
+            self._portal.call(self._acks.settle_then, lambda: self._inner.ack(tokens, True))
         else:
             err = self._acks.take_error()
             self._acks.extend(tokens)
@@ -274,13 +273,7 @@ class PortalConsumer:
         self._portal.call(self._inner.nack, tokens, delay)
 
     def close(self, timeout: float | None) -> None:
-        async def run() -> None:
-            try:
-                await self._acks.settle()
-            finally:
-                await self._inner.close(timeout)
-
-        self._portal.call(run)
+        self._portal.call(self._acks.settle_then, lambda: self._inner.close(timeout), True)
 
 
 class PortalDriver:
