@@ -57,6 +57,19 @@ class BackendSpec:
     requires: tuple[str, ...] = ()
     default_port: int | None = None
     description: str = ""
+    test_variants: Mapping[str, str] = field(default_factory=dict)
+    """Conformance-suite variants: name -> default URL (e.g. ``{"redis": "redis://127.0.0.1:6379/0",
+    "redis-pubsub": "redis://127.0.0.1:6379/0?mode=pubsub"}``). Each URL can be overridden with
+    ``BROKERKIT_TEST_<NAME>_URL``; the variant's pytest marker is the spec's ``name``."""
+    test_cleanup: Any = None
+    """Optional ``(url: str, prefix: str) -> None`` (or ``"module:attr"``): delete what a test
+    session created on the broker (every topic/stream/queue whose name contains ``prefix``)."""
+    test_setup: Any = None
+    """Optional pytest fixture-like context manager ``(variant: str) -> ContextManager[str | None]``
+    (or ``"module:attr"``): start a broker the tests need (e.g. a Kafka-protocol broker) and
+    yield its URL, or None to keep the variant's URL; entered once per session."""
+    bench_baseline: Any = None
+    """Optional ``"module:attr"`` of the raw-client benchmark baseline for this backend."""
 
 
 @dataclass(frozen=True)
@@ -77,3 +90,15 @@ class ConsumerConfig:
     prefetch: int = 256
     options: Mapping[str, Any] = field(default_factory=dict)
     """Backend-specific consumer options, already validated by ``spec.consumer_options``."""
+    max_deliveries: int | None = None
+    """Deliveries after which a message goes to ``dead_letter_topic`` instead of coming
+    again. A backend with ``Capabilities.native_dead_letter`` enforces it in the broker
+    (and must record the brokerkit-* dead-letter headers); otherwise the core does."""
+    dead_letter_topic: str | None = None
+    ack_deadline: float | None = None
+    """Seconds a delivered, unacked message stays with this consumer before the broker may
+    deliver it again (visibility timeout, ack wait); None: the backend's default/option."""
+    offsets: Any = None
+    """On a ``cumulative_ack`` backend, the core's ``_policy.acks.OffsetTracker`` for this
+    consumer: a driver's rebalance callback may commit ``offsets.positions()`` of revoked
+    partitions and call ``offsets.revoke(partition)``."""

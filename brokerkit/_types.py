@@ -16,6 +16,10 @@ Payload = bytes | str
 Record = tuple[bytes, bytes | None, Mapping[str, str] | None]
 
 RESERVED_HEADER_PREFIX = "brokerkit-"
+#: ``send(..., message_id=...)`` travels to the driver as this header (on backends with
+#: ``Capabilities.idempotent_produce``, which map it to the broker's deduplication id,
+#: e.g. JetStream's ``Nats-Msg-Id``); the core refuses message_id elsewhere.
+H_MESSAGE_ID = "brokerkit-message-id"
 
 
 class _StrEnum(enum.StrEnum):
@@ -63,6 +67,12 @@ class Capabilities:
     nack_delay: bool = False
     delivery_count: bool = False
     native_dead_letter: bool = False
+    cumulative_ack: bool = False
+    """Acks are cumulative per partition (Kafka's committed offset): committing a
+    position settles every message before it. The core then commits only up to the
+    first unacked message of each partition (its watermark), and a nack re-delivers the
+    message and the ones after it in its partition. False: every message is settled on
+    its own (per-message acks)."""
 
     def require(self, capability: str, what: str, backend: str) -> None:
         """Raise UnsupportedError unless ``capability`` is true."""
@@ -81,6 +91,11 @@ class Capabilities:
 
     def as_dict(self) -> dict[str, bool]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The capability field names, in declaration order."""
+        return tuple(f.name for f in dataclasses.fields(cls))
 
 
 for _cls in (Guarantee, Commit, Capabilities):

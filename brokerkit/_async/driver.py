@@ -1,71 +1,115 @@
 """The driver seam: what a backend implements. Batch-oriented, no policy.
 
-A driver translates to one client library and nothing more: guarantees, commit batching,
-redelivery limits and dead-lettering live in ``brokerkit._policy`` and the facade.
-Every call may raise only brokerkit errors (map client errors with ``errors.map_errors``).
+A driver translates to one client library and nothing more. The core (the facade in
+``brokerkit/_async`` and the sans-I/O ``brokerkit._policy``) does everything else:
+
+- **producing**: ``send()`` only buffers; the core hands buffered records to
+  :meth:`AsyncProducerDriver.publish` in batches, later asks :meth:`AsyncProducerDriver.wait`
+  for their outcomes, and decides what to raise and when (``DeliveryError`` naming the
+  refused messages from the next ``send()``, ``flush()`` or ``close()``; ``TimeoutError``
+  with the count still unconfirmed). A driver never buffers or retries on its own;
+- **consuming**: prefetch buffering, ack batching (``commit_every`` / ``commit_interval``),
+  the commit watermark of cumulative-ack brokers (``Capabilities.cumulative_ack``), delivery
+  limits and dead-lettering (unless the broker does them natively, see
+  ``Capabilities.native_dead_letter``). The driver fetches in batches and settles in batches.
+
+Every call may raise only brokerkit errors (map client errors in one place per driver).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from .._spec import ConsumerConfig, ProducerConfig
 from .._types import Record
 
-#: One fetched message, as a driver hands it to the facade:
-#: (token, id, value, key, headers or None, timestamp or None, delivery_count).
-#: ``token`` is whatever the driver needs to settle the message later (an offset,
-#: a stream id, a delivery tag); the facade hands it back unchanged to ack()/nack().
-Delivery = tuple[Any, str, bytes, bytes | None, "dict[str, str] | None", float | None, int]
+
+class Delivery(NamedTuple):
+    """One fetched message, as a driver hands it to the core."""
+
+    token: Any
+    """What the driver needs to settle the message later (a stream id, a delivery tag, a
+    JetStream message...); the core hands it back unchanged in ``settle()``. On a backend
+    with ``Capabilities.cumulative_ack`` it must be a ``(partition, offset)`` tuple, with
+    ``offset`` an int increasing within the partition."""
+    id: str
+    """The broker's id of the message (offset, sequence, delivery tag or stream id)."""
+    value: bytes
+    key: bytes | None
+    headers: dict[str, str] | None
+    timestamp: float | None
+    """Seconds since the epoch when the broker stored it, where it says."""
+    delivery_count: int
+    """1 on first delivery (where ``Capabilities.delivery_count``; else always 1)."""
+
+
+#: What :meth:`AsyncProducerDriver.wait` reports: ``None`` when every record of the batch
+#: is stored; else one entry per record, in order: ``None`` (stored) or the exception
+#: saying why that record was refused or lost (a brokerkit error).
+Outcomes = Sequence[BaseException | None] | None
 
 
 class AsyncProducerDriver(Protocol):
-    async def send(self, value: bytes, key: bytes | None, headers: Any) -> None:
-        """Hand one message to the broker.
+    async def publish(self, records: Sequence[Record], timeout: float | None) -> Any:
+        """Hand a batch to the broker and return a handle for :meth:`wait`.
 
-        With at-least-once the driver may pipeline: it need not wait for the broker's
-        acknowledgement here, but must then report a refusal from a later send(), flush()
-        or close() as DeliveryError. With at-most-once it must not wait or retry.
+        The core calls publish() for one producer one batch at a time, in send order, and
+        may call it again before waiting for the previous handle (batches in flight). A
+        driver whose client pipelines (Kafka produce(), JetStream publish_async, AMQP
+        publisher confirms) returns as soon as the batch is written and waits in wait();
+        one whose client answers a batch in one round trip (a Redis pipeline) may do the
+        round trip here and return the outcomes as the handle.
+
+        With at-most-once (``config.guarantee``) no acknowledgement is asked for and the
+        handle may be ``None``. Raise (BrokerConnectionError, TimeoutError after
+        ``timeout``) only when the batch as a whole could not be handed over; a refusal of
+        single records is reported by wait().
         """
 
-    async def send_many(self, records: Sequence[Record]) -> None:
-        """Like send() for a batch, in one round trip where the broker allows it."""
+    async def wait(self, handle: Any, timeout: float | None) -> Outcomes:
+        """The outcomes of a published batch (see :data:`Outcomes`).
 
-    async def flush(self, timeout: float | None) -> None:
-        """Return once every message handed over so far is acknowledged by the broker.
-
-        Raises DeliveryError naming the refused messages, TimeoutError after ``timeout``.
+        Raise ``brokerkit.TimeoutError`` when they are not known within ``timeout``
+        seconds; the batch then stays in flight and wait() may be called again.
         """
 
     async def close(self, timeout: float | None) -> None:
-        """Flush, then release the producer's resources. Called once."""
+        """Release the producer's resources. Called once, after the core waited for the
+        outcome of every batch it published (or gave up after its close timeout)."""
 
 
 class AsyncConsumerDriver(Protocol):
-    async def fetch(self, max_messages: int, timeout: float | None) -> list[Delivery]:
+    async def fetch(self, max_messages: int, timeout: float | None) -> Sequence[Delivery]:
         """Return up to ``max_messages`` deliveries, waiting at most ``timeout`` seconds
-        (``None``: no bound) for the first one; an empty list when none came.
+        (``None``: no bound) for the first one; an empty sequence when none came.
 
         With at-most-once (``config.guarantee``), every returned message is already
         acknowledged: it is never delivered again.
         """
 
-    async def ack(self, tokens: list[Any], wait: bool) -> None:
-        """Acknowledge/commit these deliveries, in one request where the broker allows it.
+    async def settle(
+        self,
+        acks: Sequence[Any],
+        nacks: Sequence[tuple[Any, float | None]],
+        wait: bool,
+    ) -> None:
+        """Settle a batch in one call (one request per kind where the broker allows it).
 
-        ``wait=True`` (commit=SYNC): return once the broker confirmed. ``wait=False``
-        (commit=ASYNC): the driver may return before the confirmation and report a failure
-        from a later call. Tokens may come in any order; on log brokers the committed
-        position must never pass an unacked message (see ``_policy.acks.OffsetTracker``).
+        ``acks``: tokens of messages processed (or dead-lettered by the core, which
+        published them to the dead-letter topic first). On a ``cumulative_ack`` backend
+        these are ``(partition, next_offset)`` positions to commit, computed by the core's
+        watermark, never beyond an unacked message.
+        ``nacks``: ``(token, delay)`` pairs of messages to deliver again (``delay`` None:
+        at once). On close the core nacks the messages it fetched but never handed out.
+        ``wait=True`` (commit=SYNC): return once the broker confirmed the acks.
+        ``wait=False`` (commit=ASYNC): the driver may return before and report a failure
+        from a later call.
         """
-
-    async def nack(self, tokens: list[Any], delay: float | None) -> None:
-        """Make these deliveries available to the group again (after ``delay`` seconds)."""
 
     async def close(self, timeout: float | None) -> None:
         """Hand every delivery not yet acked back to the group promptly, then release
-        resources. Called once, after the facade sent its last acks."""
+        resources. Called once, after the core's last settle()."""
 
 
 class AsyncDriver(Protocol):
