@@ -40,6 +40,8 @@ ENTRY_POINT_GROUP = "brokerkit.backends"
 #: Schemes shipped with brokerkit -> lazy "module:attr" of their BackendSpec.
 BUILTIN_BACKENDS: dict[str, str] = {
     "memory": "brokerkit.backends.memory:spec",
+    "amqp": "brokerkit.backends.amqp:spec",
+    "amqps": "brokerkit.backends.amqp:spec",
     "redis": "brokerkit.backends.redis:spec",
     "rediss": "brokerkit.backends.redis:spec",
 }
@@ -48,8 +50,6 @@ BUILTIN_BACKENDS: dict[str, str] = {
 #: one, add it to BUILTIN_BACKENDS (which is consulted first) and drop it from here.
 PLANNED_BACKENDS: dict[str, str] = {
     "kafka": "kafka",
-    "amqp": "amqp",
-    "amqps": "amqp",
     "nats": "nats",
     "tls": "nats",
     "memphis": "nats",
