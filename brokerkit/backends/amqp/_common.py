@@ -183,6 +183,15 @@ def error_table(where: str, *, connecting: bool = False) -> ErrorTable:
         )
 
     def precondition(exc: BaseException) -> BrokerError:
+        reply = _reply(exc)
+        if "unknown delivery tag" in reply:
+            return BrokerConnectionError(
+                f"RabbitMQ at {where} closed the channel: {reply} (an ack or nack for a "
+                "delivery of a channel that was lost); the message will be delivered again",
+                backend="amqp",
+            )
+        if "inequivalent" not in reply:
+            return ConfigurationError(f"RabbitMQ at {where} refused: {reply}", backend="amqp")
         return ConfigurationError(
             f"RabbitMQ at {where} refused a declaration: {_reply(exc)}; an exchange or queue "
             "of that name exists with other settings (type, durability, arguments such as "

@@ -336,9 +336,10 @@ class AsyncAmqpConsumer:
                 else:
                     await underlay.basic_nack(token[1], requeue=True, wait=False)
                     self._settled.add(token[1])
+            sent = bool(tags) or bool(nacks)
             if tags:
                 await self._ack(underlay, tags)
-            if wait and (tags or nacks):
+            if wait and sent:
                 # AMQP acks have no reply: a synchronous method after them returns once
                 # the channel has processed everything sent before it.
                 await underlay.basic_qos(
@@ -632,7 +633,7 @@ class AsyncAmqpDriver:
             name,
             config,
             qos=min(qos, 65535),
-            counts=queue_type == "quorum" and self.caps.delivery_count,
+            counts=queue_type == "quorum",
             delete_on_close=private,
         )
         try:
