@@ -17,6 +17,8 @@ __all__ = ["BASELINES", "get_baseline", "register_baseline"]
 #: URL scheme -> module that defines ``BASELINE``.
 BASELINES: dict[str, str] = {
     "memory": "brokerkit.bench.baselines.memory",
+    "amqp": "brokerkit.bench.baselines.amqp",
+    "amqps": "brokerkit.bench.baselines.amqp",
     "redis": "brokerkit.bench.baselines.redis",
     "rediss": "brokerkit.bench.baselines.redis",
 }
