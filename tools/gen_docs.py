@@ -65,6 +65,7 @@ def _specs() -> list[BackendSpec]:
 VARIANTS = {
     "memory": ["memory://"],
     "redis": ["redis://localhost:6379/0", "redis://localhost:6379/0?mode=pubsub"],
+    "amqp": ["amqp://localhost:5672/", "amqp://localhost:5672/?queue_type=quorum"],
 }
 
 

@@ -285,7 +285,7 @@ class AmqpBaseline:
         async def server() -> str:
             connection = await aio_pika.connect(**config.kwargs, timeout=5)
             async with connection:
-                props = connection.transport.connection.server_properties  # type: ignore[union-attr]
+                props = connection.transport.connection.server_properties
                 version = props.get("version", "?")
                 return version.decode() if isinstance(version, bytes) else str(version)
 
