@@ -14,9 +14,11 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -114,6 +116,145 @@ async def raw() -> AsyncIterator[Any]:
         yield await connection.channel()
     finally:
         await connection.close()
+
+
+class PrivateNode:
+    """A RabbitMQ node of this test session alone (own node name, ports and data), for
+    stop_app/start_app and a TLS listener; the shared broker is never touched."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.name = f"bk{os.getpid()}amqp@localhost"
+        self.port = _free_port()
+        self.tls_port = _free_port()
+        self.dist_port = _free_port()
+        self.ca_file = base / "ca.pem"
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/"
+        self.tls_url = f"amqps://guest:guest@localhost:{self.tls_port}/"
+
+    def _certificates(self) -> None:
+        b = self.base
+
+        def run(*args: str) -> None:
+            subprocess.run(["openssl", *args], cwd=b, check=True, capture_output=True, timeout=60)
+
+        run(
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=brokerkit-test-ca",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        )
+        run(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        )
+        (b / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        run(
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.pem",
+        )
+
+    def start(self, timeout: float = 60) -> None:
+        b = self.base
+        (b / "mnesia").mkdir()
+        (b / "log").mkdir()
+        self._certificates()
+        (b / "enabled_plugins").write_text("[].\n")
+        (b / "rabbitmq.conf").write_text(
+            f"listeners.tcp.local = 127.0.0.1:{self.port}\n"
+            f"listeners.ssl.local = 127.0.0.1:{self.tls_port}\n"
+            f"ssl_options.cacertfile = {b / 'ca.pem'}\n"
+            f"ssl_options.certfile = {b / 'server.pem'}\n"
+            f"ssl_options.keyfile = {b / 'server.key'}\n"
+            "ssl_options.verify = verify_none\n"
+            "ssl_options.fail_if_no_peer_cert = false\n"
+            "loopback_users = none\n"
+        )
+        subprocess.run(["chown", "-R", "rabbitmq:rabbitmq", str(b)], check=False, timeout=30)
+        env = dict(
+            os.environ,
+            RABBITMQ_NODENAME=self.name,
+            RABBITMQ_NODE_PORT=str(self.port),
+            RABBITMQ_DIST_PORT=str(self.dist_port),
+            RABBITMQ_MNESIA_BASE=str(b / "mnesia"),
+            RABBITMQ_LOG_BASE=str(b / "log"),
+            RABBITMQ_CONFIG_FILE=str(b / "rabbitmq"),
+            RABBITMQ_ENABLED_PLUGINS_FILE=str(b / "enabled_plugins"),
+            RABBITMQ_PID_FILE=str(b / "pid"),
+        )
+        subprocess.run(["rabbitmq-server", "-detached"], env=env, check=True, timeout=60)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.tls_port), 1).close()
+                socket.create_connection(("127.0.0.1", self.port), 1).close()
+                return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError(f"the private RabbitMQ node did not start within {timeout} s")
+
+    def ctl(self, *args: str) -> None:
+        subprocess.run(
+            ["rabbitmqctl", "-n", self.name, "-q", *args],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def stop(self) -> None:
+        subprocess.run(
+            ["rabbitmqctl", "-n", self.name, "-q", "stop"], capture_output=True, timeout=60
+        )
+
+
+@pytest.fixture(scope="module")
+def private_node() -> Iterator[PrivateNode]:
+    if shutil.which("rabbitmq-server") is None or shutil.which("openssl") is None:
+        _unreachable("needs rabbitmq-server and openssl to start a private RabbitMQ node")
+    # Not under pytest's tmp_path: its 0700 parent is closed to the rabbitmq user.
+    base = Path(tempfile.mkdtemp(prefix="bk-amqp-node-"))
+    base.chmod(0o755)
+    node = PrivateNode(base)
+    try:
+        node.start()
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        node.stop()
+        _unreachable(f"cannot start a private RabbitMQ node: {exc}")
+    try:
+        yield node
+    finally:
+        node.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 async def _send(producer: AsyncAmqpProducer, records: Sequence[Any]) -> Any:
@@ -513,67 +654,120 @@ def _close_connection(name: str) -> int:
     return len(pids)
 
 
+async def _stream_through(
+    drv: AsyncAmqpDriver, queue_type: str, disrupt: Callable[[], int]
+) -> None:
+    """Produce and consume 3000 messages while ``disrupt()`` (run in a thread at 1/3 and
+    2/3 of the stream) breaks the connection; then check that the producer and consumer
+    recovered by themselves, that every confirmed message arrived at least once, and that
+    no acked message comes back (and so that none was lost)."""
+    topic = _name()
+    consumer = await drv.open_consumer(topic, "g", _cconfig(queue_type=queue_type))
+    producer = await drv.open_producer(topic, _pconfig())
+    confirmed: set[bytes] = set()
+    acked: set[bytes] = set()
+    seen: set[bytes] = set()
+    disruptions = 0
+    confirmed_after: set[bytes] = set()
+
+    async def produce() -> None:
+        nonlocal disruptions
+        for i in range(60):
+            batch = [(b"m%04d-%d" % (i, j), None, None) for j in range(50)]
+            try:
+                outcomes = await _send(producer, batch)
+            except brokerkit.BrokerError:
+                outcomes = [brokerkit.BrokerConnectionError("batch")] * len(batch)
+            for (value, _, _), err in zip(batch, outcomes or [None] * len(batch), strict=True):
+                if err is None:
+                    confirmed.add(value)
+                    if disruptions >= 2:
+                        confirmed_after.add(value)
+            if i in (20, 40):
+                disruptions += await asyncio.to_thread(disrupt)
+            await asyncio.sleep(0.01)
+
+    async def consume() -> None:
+        idle_since = time.monotonic()
+        while time.monotonic() - idle_since < 3 or not producing.done():
+            try:
+                batch = await consumer.fetch(200, 0.2)
+                if batch:
+                    idle_since = time.monotonic()
+                    seen.update(d.value for d in batch)
+                    await consumer.settle([d.token for d in batch], [], True)
+                    acked.update(d.value for d in batch)
+            except brokerkit.BrokerError:
+                await asyncio.sleep(0.1)  # acks lost with the channel: redelivered
+
+    producing = asyncio.ensure_future(produce())
+    await asyncio.gather(producing, consume())
+    assert disruptions >= 2, "the test did not break its connection"
+    assert confirmed_after, "the producer did not recover: nothing confirmed after"
+    missing = confirmed - seen
+    assert not missing, f"{len(missing)} confirmed messages never arrived"
+    assert confirmed_after <= acked, "the consumer did not recover"
+    await consumer.close(5)
+    after = await drv.open_consumer(topic, "g", _cconfig(queue_type=queue_type))
+    leftovers = {d.value for d in await _take(after, 10_000, timeout=2)}
+    assert not (leftovers & acked), "an acked message came back"
+    await after.close(5)
+    await producer.close(5)
+
+
 @pytest.mark.parametrize("queue_type", ["classic", "quorum"])
 async def test_connection_cut_mid_stream_recovers_without_losing_messages(
     queue_type: str,
 ) -> None:
-    """rabbitmqctl close_connection on our own connection while producing and consuming:
-    both recover by themselves; every confirmed message arrives at least once; nothing
-    acked comes back... and nothing acked is lost."""
+    """``rabbitmqctl close_connection`` on this test's own connection, twice mid-stream."""
     name = _name("cut")
     drv = _driver(client_id=name, request_timeout=5, reconnect_interval=0.2)
     await drv.connect(5)
-    topic = _name()
     try:
-        consumer = await drv.open_consumer(topic, "g", _cconfig(queue_type=queue_type))
+        await _stream_through(drv, queue_type, lambda: _close_connection(name))
+    finally:
+        await drv.close()
+
+
+async def test_broker_stop_app_start_app_mid_stream(private_node: PrivateNode) -> None:
+    """``rabbitmqctl stop_app`` / ``start_app`` of a private RabbitMQ node, twice mid-stream
+    (durable queues and persistent messages survive it)."""
+    drv = _driver(private_node.url, request_timeout=5, reconnect_interval=0.2, reconnect_timeout=30)
+    await drv.connect(5)
+
+    def restart() -> int:
+        private_node.ctl("stop_app")
+        time.sleep(0.5)
+        private_node.ctl("start_app")
+        return 1
+
+    try:
+        await _stream_through(drv, "classic", restart)
+    finally:
+        await drv.close()
+
+
+async def test_tls_with_ca_file(private_node: PrivateNode) -> None:
+    drv = _driver(private_node.tls_url, ca_file=str(private_node.ca_file))
+    await drv.connect(10)
+    try:
+        topic = _name()
+        consumer = await drv.open_consumer(topic, "g", _cconfig())
         producer = await drv.open_producer(topic, _pconfig())
-        confirmed: set[bytes] = set()
-        acked: set[bytes] = set()
-        seen: set[bytes] = set()
-        cuts = 0
-
-        async def produce() -> None:
-            nonlocal cuts
-            for i in range(60):
-                batch = [(b"m%04d-%d" % (i, j), None, None) for j in range(50)]
-                try:
-                    outcomes = await _send(producer, batch)
-                except brokerkit.BrokerError:
-                    outcomes = [brokerkit.BrokerConnectionError("batch")] * len(batch)
-                for (value, _, _), err in zip(batch, outcomes or [None] * len(batch), strict=True):
-                    if err is None:
-                        confirmed.add(value)
-                if i in (20, 40):
-                    cuts += await asyncio.to_thread(_close_connection, name)
-                await asyncio.sleep(0.01)
-
-        async def consume() -> None:
-            idle_since = time.monotonic()
-            while time.monotonic() - idle_since < 3 or not producing.done():
-                try:
-                    batch = await consumer.fetch(200, 0.2)
-                    if batch:
-                        idle_since = time.monotonic()
-                        seen.update(d.value for d in batch)
-                        await consumer.settle([d.token for d in batch], [], True)
-                        acked.update(d.value for d in batch)
-                except brokerkit.BrokerError:
-                    await asyncio.sleep(0.1)  # acks lost with the channel: redelivered
-
-        producing = asyncio.ensure_future(produce())
-        await asyncio.gather(producing, consume())
-        assert cuts >= 2, "the test did not cut its connection"
-        assert confirmed, "nothing was confirmed"
-        missing = confirmed - seen
-        assert not missing, f"{len(missing)} confirmed messages never arrived"
+        assert await _send(producer, [(b"secret", b"k", None)]) is None
+        [d] = await _take(consumer, 1)
+        assert (d.value, d.key) == (b"secret", b"k")
+        await consumer.settle([d.token], [], True)
         await consumer.close(5)
-        after = await drv.open_consumer(topic, "g", _cconfig(queue_type=queue_type))
-        leftovers = {d.value for d in await _take(after, 10_000, timeout=2)}
-        assert not (leftovers & acked), "an acked message came back"
-        await after.close(5)
         await producer.close(5)
     finally:
         await drv.close()
+    untrusted = _driver(private_node.tls_url)  # the system's CAs do not know the test CA
+    with pytest.raises(brokerkit.BrokerConnectionError, match=str(private_node.tls_port)):
+        await untrusted.connect(5)
+    insecure = _driver(private_node.tls_url, tls_verify=False)
+    await insecure.connect(5)
+    await insecure.close()
 
 
 # -- errors: down, silent, bad credentials ----------------------------------------------------
