@@ -296,6 +296,42 @@ async def test_round_trip_value_key_headers_id(driver: AsyncAmqpDriver) -> None:
     await producer.close(5)
 
 
+async def test_large_and_empty_payloads(driver: AsyncAmqpDriver) -> None:
+    """Bodies larger than a frame are split into several content frames."""
+    topic = _name()
+    consumer = await driver.open_consumer(topic, "g", _cconfig())
+    producer = await driver.open_producer(topic, _pconfig())
+    big = bytes(range(256)) * 1200  # 300 KiB: more than frame_max (128 KiB)
+    assert await _send(producer, [(big, None, None), (b"", b"k", None), (b"s", None, None)]) is None
+    got = await _take(consumer, 3)
+    assert [d.value for d in got] == [big, b"", b"s"]
+    await consumer.settle([d.token for d in got], [], True)
+    await consumer.close(5)
+    await producer.close(5)
+
+
+async def test_refusals_are_reported_per_message(driver: AsyncAmqpDriver, raw: Any) -> None:
+    """In one batch, the routable messages are stored and the unroutable ones refused."""
+    exchange_name = _name("ex")
+    exchange = await raw.declare_exchange(exchange_name, "topic", auto_delete=True)
+    queue = await raw.declare_queue(_name("q"), exclusive=True)
+    await queue.bind(exchange, routing_key="ok.*")
+    producer = await driver.open_producer(exchange_name, _pconfig(declare=False))
+    keys = [b"ok.1", b"bad.1", b"ok.2", b"bad.2"]
+    outcomes = await _send(producer, [(k, k, None) for k in keys])
+    assert outcomes is not None
+    assert [type(o).__name__ for o in outcomes] == [
+        "NoneType",
+        "DeliveryError",
+        "NoneType",
+        "DeliveryError",
+    ]
+    assert "bad.1" in str(outcomes[1])
+    assert (await queue.get(timeout=5)).body == b"ok.1"
+    assert (await queue.get(timeout=5)).body == b"ok.2"
+    await producer.close(5)
+
+
 async def test_every_group_gets_every_message_members_share(driver: AsyncAmqpDriver) -> None:
     topic = _name()
     a1 = await driver.open_consumer(topic, "a", _cconfig(prefetch=5))

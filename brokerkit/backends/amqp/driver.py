@@ -23,6 +23,7 @@ import asyncio
 import builtins
 import contextlib
 import logging
+import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
@@ -30,8 +31,10 @@ from typing import Any, cast
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
-from aiormq.abc import DeliveredMessage
+from aiormq.abc import ChannelFrame, DeliveredMessage
+from pamqp.body import ContentBody
 from pamqp.commands import Basic
+from pamqp.header import ContentHeader
 
 from ..._async.driver import Delivery, Outcomes
 from ..._spec import ConsumerConfig, ProducerConfig
@@ -52,14 +55,24 @@ PRIVATE_QUEUE_EXPIRY_MS = 300_000
 
 
 class _Handle:
-    """A published batch: the gathered confirms and what the error messages need."""
+    """A published batch: a confirm future per message (in order) and what the error
+    messages and the clean-up need."""
 
-    __slots__ = ("confirms", "exchange", "keys")
+    __slots__ = ("confirms", "exchange", "ids", "keys", "underlay")
 
-    def __init__(self, confirms: asyncio.Future[list[Any]], exchange: str, keys: list[str]):
+    def __init__(
+        self,
+        confirms: list[asyncio.Future[Any]],
+        exchange: str,
+        keys: list[str],
+        underlay: Any,
+        ids: list[str] | None,
+    ) -> None:
         self.confirms = confirms
         self.exchange = exchange
         self.keys = keys
+        self.underlay = underlay
+        self.ids = ids
 
 
 class AsyncAmqpProducer:
@@ -82,7 +95,10 @@ class AsyncAmqpProducer:
         if declare is None:
             declare = driver.options["declare"]
         mandatory = opts.get("mandatory")
-        self._mandatory: bool = (not declare) if mandatory is None else bool(mandatory)
+        # A returned message is reported through its confirm: none without confirms.
+        self._mandatory: bool = self._confirm and (
+            (not declare) if mandatory is None else bool(mandatory)
+        )
         self._routing_key: str | None = opts.get("routing_key")
         mode = PERSISTENT if self._confirm else TRANSIENT
         ttl = opts.get("ttl")
@@ -91,74 +107,140 @@ class AsyncAmqpProducer:
             "priority": opts.get("priority"),
             "expiration": None if ttl is None else str(int(ttl * 1000)),
         }
-        self._plain = _Properties(**self._props)
-
-    def _properties(self, key: bytes | None, headers: Mapping[str, str] | None) -> Any:
-        if key is None and not headers:
-            return self._plain
-        table: dict[str, Any] = dict(headers) if headers else {}
-        if key is not None:
-            table[c.H_KEY] = bytearray(key)  # an AMQP byte array ('x')
-        return _Properties(headers=table, **self._props)
+        self._id_prefix = f"{uuid.uuid4().hex[:16]}-"
+        self._serial = 0
 
     async def publish(self, records: Sequence[Record], timeout: float | None) -> Any:
         underlay = await self._driver.underlay(self._channel, timeout)
-        exchange = self._exchange
         fixed = self._routing_key
+        if fixed is not None:
+            keys = [fixed] * len(records)
+        else:
+            key_of = c.routing_key_of
+            keys = [key_of(key) for _, key, _ in records]
+        with self._errors():
+            return await self._pipeline(underlay, records, keys, timeout)
+
+    async def _pipeline(
+        self, underlay: Any, records: Sequence[Record], keys: list[str], timeout: float | None
+    ) -> _Handle | None:
+        """Publish a batch as one write; in confirm mode with a confirm future per message.
+
+        What ``basic_publish`` of aiormq does per message (under the channel lock: the next
+        delivery tags, a future each in ``confirmations``, the message id mapped to its tag
+        for returned messages), done once per batch: one lock, one ``ChannelFrame`` for the
+        whole batch, no task and no round trip per message.
+        """
+        exchange = self._exchange
         mandatory = self._mandatory
-        props = self._properties
-        publish = underlay.basic_publish
-        key_of = c.routing_key_of
-        if not self._confirm:
-            with self._errors():
-                for value, key, headers in records:
-                    await publish(
-                        value,
-                        exchange=exchange,
-                        routing_key=fixed if fixed is not None else key_of(key),
-                        properties=props(key, headers),
-                        mandatory=mandatory,
-                        wait=False,
-                    )
-            return None
-        keys = [fixed if fixed is not None else key_of(key) for _, key, _ in records]
-        confirms = asyncio.gather(
-            *[
-                publish(
-                    value,
-                    exchange=exchange,
-                    routing_key=rk,
-                    properties=props(key, headers),
-                    mandatory=mandatory,
-                    wait=False,
+        confirm_mode = self._confirm
+        base = self._props
+        max_body = underlay.max_content_size
+        confirmations = underlay.confirmations
+        by_id = underlay.message_id_delivery_tag
+        create = underlay.create_future
+        prefix = self._id_prefix
+        serial = self._serial
+        frames: list[Any] = []
+        add = frames.append
+        confirms: list[asyncio.Future[Any]] = []
+        ids: list[str] = []
+        publishes: dict[str, Any] = {}
+        async with asyncio.timeout(timeout), underlay.lock:
+            first = tag = underlay.delivery_tag
+            try:
+                for (value, key, headers), rk in zip(records, keys, strict=True):
+                    tag += 1
+                    serial += 1
+                    mid = f"{prefix}{serial}"
+                    if key is None and not headers:
+                        props = _Properties(message_id=mid, **base)
+                    else:
+                        table: dict[str, Any] = dict(headers) if headers else {}
+                        if key is not None:
+                            table[c.H_KEY] = bytearray(key)
+                        props = _Properties(message_id=mid, headers=table, **base)
+                    publish = publishes.get(rk)
+                    if publish is None:
+                        publish = publishes[rk] = Basic.Publish(
+                            exchange=exchange, routing_key=rk, mandatory=mandatory
+                        )
+                    add(publish)
+                    add(ContentHeader(properties=props, body_size=len(value)))
+                    if value:
+                        if len(value) < max_body:
+                            add(ContentBody(value))
+                        else:
+                            for i in range(0, len(value), max_body):
+                                add(ContentBody(value[i : i + max_body]))
+                    if confirm_mode:
+                        confirm = create()
+                        confirmations[tag] = confirm
+                        confirms.append(confirm)
+                        if mandatory:
+                            by_id[mid] = tag
+                            ids.append(mid)
+                if confirm_mode:
+                    underlay.delivery_tag = tag
+                await underlay.write_queue.put(
+                    ChannelFrame.marshall(channel_number=underlay.number, frames=frames)
                 )
-                for (value, key, headers), rk in zip(records, keys, strict=True)
-            ],
-            return_exceptions=True,
-        )
-        return _Handle(confirms, exchange, keys)
+            except BaseException:
+                # Nothing of the batch reached the writer: give its tags back.
+                underlay.delivery_tag = first
+                for t in range(first + 1, tag + 1):
+                    confirmations.pop(t, None)
+                for mid in ids:
+                    by_id.pop(mid, None)
+                for confirm in confirms:
+                    confirm.cancel()
+                raise
+        self._serial = serial
+        if not confirm_mode:
+            return None
+        return _Handle(confirms, exchange, keys, underlay, ids or None)
 
     async def wait(self, handle: Any, timeout: float | None) -> Outcomes:
         if handle is None:
             return None
-        confirms = handle.confirms
-        if not confirms.done():
+        confirms: list[asyncio.Future[Any]] = handle.confirms
+        last = confirms[-1]
+        if not last.done() or not confirms[0].done():
+            # The broker confirms in order (often many at once): wait for the last, then
+            # for whatever is still open.
             try:
-                await asyncio.wait_for(asyncio.shield(confirms), timeout)
+                async with asyncio.timeout(timeout):
+                    await asyncio.wait((last,))
+                    pending = [f for f in confirms if not f.done()]
+                    if pending:
+                        await asyncio.wait(pending)
             except builtins.TimeoutError:
                 raise TimeoutError(
                     f"RabbitMQ at {self._errors.where} did not confirm a batch of "
-                    f"{len(handle.keys)} message(s) within {timeout} s",
+                    f"{len(confirms)} message(s) within {timeout} s",
                     backend="amqp",
                 ) from None
-        results = confirms.result()
-        if all(type(r) is _Ack for r in results):
-            return None
+        if handle.ids is not None:
+            by_id = handle.underlay.message_id_delivery_tag
+            for mid in handle.ids:
+                by_id.pop(mid, None)
+            handle.ids = None
+        bad = [i for i, f in enumerate(confirms) if f.cancelled() or f.exception() is not None]
+        if not bad:
+            results = [f.result() for f in confirms]
+            if all(type(r) is _Ack for r in results):
+                return None
         outcome = self._errors.outcome
-        return [
-            outcome(r, handle.exchange, rk) if type(r) is not _Ack else None
-            for r, rk in zip(results, handle.keys, strict=True)
-        ]
+        out: list[BaseException | None] = []
+        for f, rk in zip(confirms, handle.keys, strict=True):
+            if f.cancelled():
+                out.append(outcome(asyncio.CancelledError(), handle.exchange, rk))
+            elif f.exception() is not None:
+                out.append(outcome(f.exception(), handle.exchange, rk))
+            else:
+                r = f.result()
+                out.append(None if type(r) is _Ack else outcome(r, handle.exchange, rk))
+        return out
 
     async def close(self, timeout: float | None) -> None:
         await self._driver.close_channel(self._channel, timeout)
