@@ -876,8 +876,10 @@ async def test_broker_that_stops_answering_keeps_every_timeout() -> None:
             with pytest.raises(brokerkit.BrokerError):
                 await drv.open_producer(_name(), _pconfig())  # declare: bounded
             assert time.monotonic() - started < 6
+            closing = time.monotonic()
             await producer.close(1)
             await consumer.close(1)
+            assert time.monotonic() - closing < 3, "close() kept its timeout"
         finally:
             closing = time.monotonic()
             await drv.close()

@@ -512,20 +512,26 @@ class AsyncAmqpConsumer:
         self._wake()
         driver = self._driver
         tag, underlay = self._tag, self._underlay
+        loop = asyncio.get_running_loop()
+        limit = driver.request_timeout if timeout is None else timeout
+        deadline = loop.time() + limit
+
+        def left() -> float:  # every step within the one close timeout (at least 50 ms)
+            return max(0.05, deadline - loop.time())
+
         try:
             if tag is not None and underlay is not None and not underlay.is_closed:
                 # Stop deliveries, then closing the channel hands every unacked one back.
-                with self._errors():
-                    await asyncio.wait_for(underlay.basic_cancel(tag), timeout)
+                await asyncio.wait_for(underlay.basic_cancel(tag), left())
         except Exception as exc:
             log.debug("basic.cancel on close failed: %s", exc)
         finally:
             self._buf.clear()
             if self._delay_channel is not None:
-                await driver.close_channel(self._delay_channel, timeout)
+                await driver.close_channel(self._delay_channel, left())
             if self._delete_on_close:
-                await driver.delete_queue(self._channel, self._queue, timeout)
-            await driver.close_channel(self._channel, timeout)
+                await driver.delete_queue(self._channel, self._queue, left())
+            await driver.close_channel(self._channel, left())
 
 
 class AsyncAmqpDriver:
