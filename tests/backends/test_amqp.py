@@ -29,6 +29,7 @@ from brokerkit._async.driver import Delivery
 from brokerkit._options import COMMON_OPTIONS, CONSUMER_OPTIONS, PRODUCER_OPTIONS
 from brokerkit._registry import get_backend
 from brokerkit._spec import ConsumerConfig, ProducerConfig, resolve_object
+from brokerkit.backends.amqp._testing import cleanup
 from brokerkit.backends.amqp.driver import (
     AsyncAmqpConsumer,
     AsyncAmqpDriver,
@@ -62,6 +63,14 @@ def _reachable() -> bool:
 def _need_broker() -> None:
     if not _reachable():
         _unreachable(f"no RabbitMQ at {HOST}:{PORT}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cleanup() -> Iterator[None]:
+    """At the end, delete the exchanges and queues these tests made (SESSION_PREFIX)."""
+    yield
+    if _reachable():
+        cleanup(URL, SESSION_PREFIX)
 
 
 def _name(what: str = "t") -> str:

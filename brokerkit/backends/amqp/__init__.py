@@ -265,6 +265,6 @@ spec = BackendSpec(
             "&reconnect_interval=0.2"
         ),
     },
-    test_cleanup="brokerkit.backends.amqp._common:cleanup",
+    test_cleanup="brokerkit.backends.amqp._testing:cleanup",
     bench_baseline="brokerkit.bench.baselines.amqp:BASELINE",
 )
