@@ -477,6 +477,23 @@ async def test_unroutable_with_mandatory_is_a_delivery_error(driver: AsyncAmqpDr
     await quiet.close(5)
 
 
+async def test_broker_nack_is_a_delivery_error(driver: AsyncAmqpDriver, raw: Any) -> None:
+    """A queue over its length limit with overflow=reject-publish nacks the publish."""
+    exchange_name = _name("ex")
+    exchange = await raw.declare_exchange(exchange_name, "fanout", auto_delete=True)
+    queue = await raw.declare_queue(
+        _name("q"), exclusive=True, arguments={"x-max-length": 1, "x-overflow": "reject-publish"}
+    )
+    await queue.bind(exchange)
+    producer = await driver.open_producer(exchange_name, _pconfig(declare=False))
+    outcomes = await _send(producer, [(b"fits", None, None), (b"refused", None, None)])
+    assert outcomes is not None
+    assert outcomes[0] is None
+    assert isinstance(outcomes[1], brokerkit.DeliveryError)
+    assert "nacked" in str(outcomes[1])
+    await producer.close(5)
+
+
 async def test_missing_exchange_fails_the_batch_and_the_producer_carries_on(
     driver: AsyncAmqpDriver, raw: Any
 ) -> None:
