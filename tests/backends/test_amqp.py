@@ -628,6 +628,7 @@ async def test_exclusive_and_auto_delete_queues(driver: AsyncAmqpDriver, raw: An
         await other.close()
     auto = await driver.open_consumer(topic, "auto", _cconfig(auto_delete=True))
     name = auto._queue
+    assert await auto.fetch(1, 0.1) == []  # consuming starts with the first fetch
     await auto.close(5)
     await asyncio.sleep(0.2)
     with pytest.raises(aio_pika.exceptions.ChannelNotFoundEntity):

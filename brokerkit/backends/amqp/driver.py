@@ -294,7 +294,9 @@ class AsyncAmqpConsumer:
             self._settled.clear()
             gen = self._gen
             if self._buf:  # from a lost channel: the broker delivers them again
-                self._buf = deque(d for d in self._buf if d.token[0] == gen)
+                keep = [d for d in self._buf if d.token[0] == gen]
+                self._buf.clear()
+                self._buf.extend(keep)
             underlay.on_consumer_cancel_callbacks.add(self._on_cancel)
             if not self._no_ack:
                 await underlay.basic_qos(prefetch_count=self._qos, timeout=timeout)
@@ -304,8 +306,8 @@ class AsyncAmqpConsumer:
             self._tag = ok.consumer_tag
 
     async def _on_reopen(self, *_: Any) -> None:
-        if self._closed or self._failure is not None:
-            return
+        if self._closed or self._failure is not None or self._tag is None:
+            return  # (not consuming yet: the first fetch() starts)
         try:
             await self.start()
         except Exception as exc:  # reported by the next fetch()
@@ -368,6 +370,10 @@ class AsyncAmqpConsumer:
     # -- the seam ----------------------------------------------------------------------
 
     async def fetch(self, max_messages: int, timeout: float | None) -> Sequence[Delivery]:
+        if self._tag is None and not self._closed and self._failure is None:
+            # Consume from the first fetch on: a member that does not fetch yet holds no
+            # messages back from the others (RabbitMQ pushes up to basic.qos at once).
+            await self.start()
         buf = self._buf
         if not buf:
             if self._failure is not None:
@@ -739,8 +745,11 @@ class AsyncAmqpDriver:
                         )
                     )
                     await self._bounded(queue.bind(exchange, routing_key=binding_key))
+            else:  # the queue must exist: say so now, not at the first fetch
+                with self.errors():
+                    underlay = await self.underlay(channel, self.request_timeout)
+                    await underlay.queue_declare(name, passive=True, timeout=self.request_timeout)
             channel.reopen_callbacks.add(consumer._on_reopen)
-            await consumer.start()
         except BaseException:
             await self.close_channel(channel, None)
             raise
