@@ -296,6 +296,12 @@ async def test_round_trip_value_key_headers_id(driver: AsyncAmqpDriver) -> None:
         (b"v1", b"k1", {"h": "1"}),
         (b"v2", None, None),
     ]
+    # headers named like RabbitMQ's are the application's when they are strings
+    own = {"x-delivery-count": "7", "x-death": "", "x-first-death-queue": "q"}
+    assert await _send(producer, [(b"v3", None, own)]) is None
+    [d3] = await _take(consumer, 1)
+    assert (d3.headers, d3.delivery_count) == (own, 1)
+    got.append(d3)
     assert all(d.id and d.delivery_count == 1 for d in got)
     await consumer.settle([d.token for d in got], [], True)
     await consumer.close(5)

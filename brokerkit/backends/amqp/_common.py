@@ -53,6 +53,23 @@ BROKER_HEADERS = frozenset(
 )
 STRIP = BROKER_HEADERS | {H_KEY, H_DELIVERIES}
 
+
+def is_broker_header(name: str, value: Any, headers: Mapping[str, Any]) -> bool:
+    """True for a header of ``STRIP`` that brokerkit or RabbitMQ set, not the application.
+
+    An application's headers are always strings, so a header named like RabbitMQ's is the
+    broker's only with the broker's type: ``x-delivery-count`` an int, ``x-death`` an array;
+    ``x-first-death-*`` / ``x-last-death-*`` when the message carries such an ``x-death``.
+    """
+    if name in (H_KEY, H_DELIVERIES):
+        return True  # brokerkit-* names are reserved: never the application's
+    if name == "x-delivery-count":
+        return type(value) is int
+    if name == "x-death":
+        return type(value) is list
+    return type(headers.get("x-death")) is list
+
+
 #: Delay queues are deleted by the broker when unused this long after their delay.
 DELAY_QUEUE_EXPIRY_MS = 60_000
 
@@ -337,6 +354,7 @@ __all__ = [
     "delay_queue",
     "endpoint",
     "exchange_name",
+    "is_broker_header",
     "private_queue",
     "queue_name",
     "routing_key_of",

@@ -337,7 +337,7 @@ class AsyncAmqpConsumer:
         if headers:
             table = {}
             for name, value in headers.items():
-                if name not in c.STRIP:
+                if name not in c.STRIP or not c.is_broker_header(name, value, headers):
                     table[name] = value if type(value) is str else c.text(value)
             raw_key = headers.get(c.H_KEY)
             if raw_key is not None:
@@ -347,7 +347,9 @@ class AsyncAmqpConsumer:
                     else c.text(raw_key).encode()
                 )
             if self._counts:
-                count += c.number(headers.get("x-delivery-count"))
+                broker_count = headers.get("x-delivery-count")
+                if type(broker_count) is int:  # (a str one is the application's header)
+                    count += broker_count
                 count += c.number(headers.get(c.H_DELIVERIES))
         stamp = props.timestamp
         self._buf.append(
@@ -482,10 +484,17 @@ class AsyncAmqpConsumer:
             timeout=timeout,
         )
         props = message.header.properties
-        headers = {k: v for k, v in (props.headers or {}).items() if k not in c.BROKER_HEADERS}
+        original = props.headers or {}
+        headers = {
+            k: v
+            for k, v in original.items()
+            if k not in c.BROKER_HEADERS or not c.is_broker_header(k, v, original)
+        }
         if self._counts:
             before = c.number(headers.get(c.H_DELIVERIES))
-            before += c.number((props.headers or {}).get("x-delivery-count"))
+            broker_count = original.get("x-delivery-count")
+            if type(broker_count) is int:
+                before += broker_count
             headers[c.H_DELIVERIES] = before + 1
         copy = _Properties(
             content_type=props.content_type,
