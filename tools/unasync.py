@@ -53,6 +53,9 @@ RENAMES = {
     "aopened": "opened",
     "AWaiter": "Waiter",
     "ALock": "Lock",
+    "AEvent": "Event",
+    "aevent_wait": "event_wait",
+    "aspawn": "spawn",
     "asleep": "sleep",
     "amonotonic": "monotonic",
     "abroker": "broker",
@@ -67,6 +70,8 @@ RENAMES = {
     "ARedis": "Redis",
     "ARetry": "Retry",
     "aclose_redis": "close_redis",
+    "abound": "bound",
+    "PRODUCER_OVERRIDES": "SYNC_PRODUCER_OVERRIDES",
     # -- brokerkit/bench: the harness protocols, and brokerkit/bench/_compat.py's names
     "AsyncSender": "Sender",
     "AsyncReceiver": "Receiver",
