@@ -27,11 +27,13 @@ __all__ = [
     "aevent_wait",
     "amonotonic",
     "aopened",
+    "apause",
     "asleep",
     "aspawn",
     "event_wait",
     "monotonic",
     "opened",
+    "pause",
     "sleep",
     "spawn",
 ]
@@ -59,6 +61,17 @@ async def aevent_wait(event: asyncio.Event, timeout: float | None) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+async def apause(seconds: float) -> None:
+    """Let other tasks run (``seconds`` 0: one loop turn), then go on."""
+    await asyncio.sleep(seconds)
+
+
+def pause(seconds: float) -> None:
+    """Sync: other threads run by themselves; only a positive pause sleeps."""
+    if seconds > 0:
+        time.sleep(seconds)
 
 
 def event_wait(event: threading.Event, timeout: float | None) -> bool:

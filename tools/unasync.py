@@ -56,6 +56,7 @@ RENAMES = {
     "AEvent": "Event",
     "aevent_wait": "event_wait",
     "aspawn": "spawn",
+    "apause": "pause",
     "asleep": "sleep",
     "amonotonic": "monotonic",
     "abroker": "broker",
@@ -83,6 +84,7 @@ RENAMES = {
     "AQueue": "Queue",
     "aqueue_get": "queue_get",
     "aqueue_put": "queue_put",
+    "acall_concurrently": "call_concurrently",
     "aqueue_take": "queue_take",
 }
 

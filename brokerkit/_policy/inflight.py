@@ -14,7 +14,6 @@ what to raise and when:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from .._types import Record
 from ..errors import BrokerError, DeliveryError
@@ -26,13 +25,11 @@ MAX_LISTED = 1000
 class Ticket:
     """The outcome of one message sent with ``wait=True``."""
 
-    __slots__ = ("done", "error", "waiter")
+    __slots__ = ("done", "error")
 
-    def __init__(self, waiter: Any) -> None:
+    def __init__(self) -> None:
         self.done = False
         self.error: BaseException | None = None
-        self.waiter = waiter
-        """The facade's wake-up object (set when ``done``); opaque here."""
 
 
 def _reason(exc: BaseException) -> str:
@@ -54,9 +51,9 @@ class InFlight:
         #: id(record) -> Ticket, for records sent with wait=True (alive while in flight).
         self.tickets: dict[int, Ticket] = {}
 
-    def claim(self, record: Record, waiter: Any) -> Ticket:
+    def claim(self, record: Record) -> Ticket:
         """The sender of ``record`` will wait for its outcome itself."""
-        ticket = Ticket(waiter)
+        ticket = Ticket()
         self.tickets[id(record)] = ticket
         return ticket
 

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._acompat import Event, Openable, Waiter, event_wait, sleep, spawn, monotonic
+from .._acompat import Event, Openable, event_wait, pause, spawn, monotonic
 from .._policy.inflight import InFlight, ticket_error
 from .._policy.records import check_headers, check_value_size, coerce_key, coerce_value, records_of
 from .._spec import ProducerConfig
@@ -33,6 +33,7 @@ class Producer(Openable):
     """Sends messages to one topic. Create it with ``AsyncBroker.producer()``."""
 
     __slots__ = (
+        "_answered",
         "_batch_size",
         "_broker",
         "_buf",
@@ -51,6 +52,7 @@ class Producer(Openable):
         "_open",
         "_options",
         "_room",
+        "_stopped",
         "_stopping",
         "guarantee",
         "topic",
@@ -78,12 +80,14 @@ class Producer(Openable):
         self._open = False  # True between opening and close(): send()'s one check
         self._closed = False
         self._stopping = False
+        self._stopped = False  # the flusher ended
         self._buf: deque[Record] = deque()
         self._busy = 0  # records taken by the flusher whose outcome is not known yet
         self._inflight = InFlight(topic)
         self._kick: Any = None
         self._room: Any = None
         self._idle: Any = None
+        self._answered: Any = None  # set (and replaced) each time a batch is answered
         self._flusher: Any = None
 
     def __repr__(self) -> str:
@@ -108,6 +112,7 @@ class Producer(Openable):
             self._room = Event()
             self._idle = Event()
             self._idle.set()
+            self._answered = Event()
             self._drv = drv
             self._flusher = spawn(self._flush_loop, f"brokerkit-producer-{self.topic}")
             self._open = True
@@ -236,20 +241,20 @@ class Producer(Openable):
         return out
 
     def _send_waiting(self, record: Record) -> None:
-        waiter = Waiter()
-        ticket = self._inflight.claim(record, waiter)
+        ticket = self._inflight.claim(record)
         self._buf.append(record)
         if not self._kick.is_set():
             self._kick.set()
-        # The flusher answers within delivery_timeout of publishing the batch; allow for
-        # the batches queued before it.
-        limit = self._delivery_timeout * 3
-        if not waiter.wait(limit) and not ticket.done:
-            self._inflight.tickets.pop(id(record), None)
-            raise TimeoutError(
-                f"send(wait=True) to topic {self.topic!r}: the broker did not answer "
-                f"within {limit} s"
-            )
+        # Waiters share one wake-up per answered batch (no timer each: the flusher answers
+        # every batch within delivery_timeout of publishing it, or stops and says so).
+        while not ticket.done:
+            if self._stopped:
+                self._inflight.tickets.pop(id(record), None)
+                raise ClosedError(
+                    f"producer for topic {self.topic!r} closed before the broker answered; "
+                    "the message may or may not be stored"
+                )
+            self._answered.wait()
         if ticket.error is not None:
             raise ticket_error(self.topic, record, ticket.error)
 
@@ -298,6 +303,22 @@ class Producer(Openable):
         size = self._batch_size
         timeout = self._delivery_timeout
         published: deque[tuple[list[Record], Any]] = deque()
+        try:
+            self._flush(drv, buf, kick, size, timeout, published)
+        finally:
+            self._stopped = True
+            self._answered.set()
+
+    def _flush(
+        self,
+        drv: SyncProducerDriver,
+        buf: deque[Record],
+        kick: Any,
+        size: int,
+        timeout: float,
+        published: deque[tuple[list[Record], Any]],
+    ) -> None:
+        linger = self._linger
         while True:
             if not buf and not published:
                 if self._stopping:
@@ -305,8 +326,9 @@ class Producer(Openable):
                 self._idle.set()
                 kick.wait()
             kick.clear()
-            if self._linger and len(buf) < size and not self._stopping:
-                sleep(self._linger)
+            # Let the callers that are ready to send append first (a loop turn, not a
+            # timer): concurrent senders then share the batch.
+            pause(linger if linger and len(buf) < size and not self._stopping else 0)
             while buf and len(published) < self._max_in_flight:
                 n = min(len(buf), size)
                 self._busy += n
@@ -336,5 +358,6 @@ class Producer(Openable):
     ) -> None:
         done = self._inflight.settled(batch, outcomes, exc)
         self._busy -= len(batch)
-        for ticket in done:
-            ticket.waiter.set()
+        if done:
+            answered, self._answered = self._answered, Event()
+            answered.set()
