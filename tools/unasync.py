@@ -63,6 +63,8 @@ RENAMES = {
     "aconnect": "connect",
     "connect_async": "connect",
     "AsyncSuite": "SyncSuite",
+    "AsyncProducingCases": "SyncProducingCases",
+    "ASENDERS": "SENDERS",
     "arun": "run",
     "agather": "gather",
     "acollect": "collect",
