@@ -1,0 +1,332 @@
+"""The per-message pipeline, written once for runs and test clients, sync and async
+handlers: route (matchers), decode, hooks, handler with retries, settle.
+
+Messages come in chunks (one lane's share of a fetched batch). Async handlers run in the
+lane's task; consecutive messages for sync handlers go to the thread pool as one job, so
+there is one hop per run of sync messages, not per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BrokerError, UnsupportedError
+from . import _policy as policy
+from ._context import ACK, ACKED, DEAD, NACK, RELEASED, Decision, HandlingContext, ProcessingContext
+from ._decoders import Decoder
+
+if TYPE_CHECKING:
+    from ._dlq import DeadLetterStore
+
+log = logging.getLogger("brokerkit.processor")
+
+Hook = Callable[..., Any]
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerEntry:
+    fn: Callable[..., Any]
+    matcher: Callable[[Any], object]
+    name: str
+    is_async: bool
+    decoder: Decoder | None
+    retries: int
+
+
+def _name(obj: object) -> str:
+    return getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or repr(obj)
+
+
+class Engine:
+    """Runs messages through one processor's handlers; settles each with its decision."""
+
+    def __init__(
+        self,
+        *,
+        handlers: Sequence[HandlerEntry],
+        before_handling: Sequence[Hook],
+        after_handling: Sequence[Hook],
+        backoff: float,
+        backoff_max: float,
+        processing: ProcessingContext,
+        stop_flag: threading.Event,
+        loop: asyncio.AbstractEventLoop,
+        executor: Executor | None,
+        dlq: DeadLetterStore | None,
+        dead_letter_topic: bool,
+    ) -> None:
+        self.handlers = tuple(handlers)
+        self.names = [h.name for h in handlers]
+        self.before = tuple(before_handling)
+        self.after = tuple(after_handling)
+        self.backoff = backoff
+        self.backoff_max = backoff_max
+        self.processing = processing
+        self.stop_flag = stop_flag
+        self.stop_event: asyncio.Event | None = None
+        self.loop = loop
+        self.executor = executor
+        self.dlq = dlq
+        self.dead_letter_topic = dead_letter_topic
+        self.handled = 0
+        self.dead_lettered = 0
+
+    # -- routing and decoding (no I/O) -------------------------------------------------
+
+    def prepare(self, msg: Any) -> HandlingContext | Decision:
+        """The handler for ``msg`` and its context, or the decision to dead-letter it."""
+        found: HandlerEntry | None = None
+        for entry in self.handlers:
+            try:
+                hit = entry.matcher(msg)
+            except Exception as exc:
+                return (DEAD, policy.matcher_reason(entry.name, exc))
+            if hit:
+                if found is not None:
+                    return (DEAD, policy.ambiguous_reason(self._matching(msg)))
+                found = entry
+        if found is None:
+            return (DEAD, policy.no_match_reason(self.names))
+        payload = msg
+        decoder = found.decoder
+        if decoder is not None:
+            try:
+                payload = decoder.decode(msg.value)
+            except Exception as exc:
+                return (DEAD, policy.decode_reason(decoder, found.name, exc))
+        return HandlingContext(self.processing, msg, payload, found)
+
+    def _matching(self, msg: Any) -> list[str]:
+        out = []
+        for entry in self.handlers:
+            try:
+                if entry.matcher(msg):
+                    out.append(entry.name)
+            except Exception:
+                continue
+        return out
+
+    # -- one chunk ---------------------------------------------------------------------
+
+    async def run_chunk(self, chunk: Sequence[Any]) -> None:
+        """Handle and settle the messages of ``chunk`` in order; once a stop is asked, the
+        rest is left unsettled (it goes back to the group when the consumer closes)."""
+        stop = self.stop_flag
+        pending: list[HandlingContext] = []
+        for msg in chunk:
+            if stop.is_set():
+                break
+            ctx = self.prepare(msg)
+            if isinstance(ctx, tuple):
+                await self.settle(msg, ctx)
+                continue
+            if ctx._entry.is_async:
+                if pending:
+                    await self._run_sync(pending)
+                    pending = []
+                await self.settle(msg, await self.invoke_async(ctx))
+            else:
+                pending.append(ctx)
+        if pending:
+            await self._run_sync(pending)
+
+    async def _run_sync(self, items: list[HandlingContext]) -> None:
+        if self.executor is None:
+            decisions = self.invoke_many_sync(items)
+        else:
+            decisions = await self.loop.run_in_executor(self.executor, self.invoke_many_sync, items)
+        for ctx, decision in zip(items, decisions, strict=True):
+            await self.settle(ctx.message, decision)
+
+    # -- async handlers ----------------------------------------------------------------
+
+    async def invoke_async(self, ctx: HandlingContext) -> Decision:
+        entry: HandlerEntry = ctx._entry
+        if self.before:
+            for hook in self.before:
+                try:
+                    result = hook(self.processing, ctx)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception as exc:
+                    return self._finish_early(ctx, (DEAD, policy.hook_reason(_name(hook), exc)))
+        try:
+            await entry.fn(ctx.payload, ctx)
+        except Exception as exc:
+            decision = await self._retry_async(entry, ctx, exc)
+        else:
+            decision = ctx._decision or ACKED
+        ctx._decision = decision
+        if self.after:
+            for hook in self.after:
+                try:
+                    result = hook(self.processing, ctx)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    log.exception("after_handling hook %s raised", _name(hook))
+        return decision
+
+    async def _retry_async(
+        self, entry: HandlerEntry, ctx: HandlingContext, first: Exception
+    ) -> Decision:
+        if entry.retries <= 0:
+            return self._failed(entry, ctx, first)
+        retrying = policy.async_retrying(
+            entry.retries, self.backoff, self.backoff_max, self.stop_flag, self.stop_event
+        )
+        failed: Exception | None = first
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if failed is not None:  # the first attempt, already made
+                        exc, failed = failed, None
+                        raise exc
+                    ctx.attempt += 1
+                    ctx._decision = None
+                    await entry.fn(ctx.payload, ctx)
+        except Exception as exc:
+            return self._failed(entry, ctx, exc)
+        return ctx._decision or ACKED
+
+    # -- sync handlers (in a pool thread) ----------------------------------------------
+
+    def invoke_many_sync(self, items: list[HandlingContext]) -> list[Decision]:
+        out: list[Decision] = []
+        stop = self.stop_flag
+        for ctx in items:
+            out.append(RELEASED if stop.is_set() else self.invoke_sync(ctx))
+        return out
+
+    def _call_hook_sync(self, hook: Hook, ctx: HandlingContext) -> None:
+        result = hook(self.processing, ctx)
+        if inspect.isawaitable(result):
+            asyncio.run_coroutine_threadsafe(_awaited(result), self.loop).result()
+
+    def invoke_sync(self, ctx: HandlingContext) -> Decision:
+        entry: HandlerEntry = ctx._entry
+        for hook in self.before:
+            try:
+                self._call_hook_sync(hook, ctx)
+            except Exception as exc:
+                return self._finish_early(ctx, (DEAD, policy.hook_reason(_name(hook), exc)))
+        try:
+            entry.fn(ctx.payload, ctx)
+        except Exception as exc:
+            decision = self._retry_sync(entry, ctx, exc)
+        else:
+            decision = ctx._decision or ACKED
+        ctx._decision = decision
+        for hook in self.after:
+            try:
+                self._call_hook_sync(hook, ctx)
+            except Exception:
+                log.exception("after_handling hook %s raised", _name(hook))
+        return decision
+
+    def _retry_sync(self, entry: HandlerEntry, ctx: HandlingContext, first: Exception) -> Decision:
+        if entry.retries <= 0:
+            return self._failed(entry, ctx, first)
+        retrying = policy.sync_retrying(
+            entry.retries, self.backoff, self.backoff_max, self.stop_flag
+        )
+        failed: Exception | None = first
+        try:
+            for attempt in retrying:
+                with attempt:
+                    if failed is not None:
+                        exc, failed = failed, None
+                        raise exc
+                    ctx.attempt += 1
+                    ctx._decision = None
+                    entry.fn(ctx.payload, ctx)
+        except Exception as exc:
+            return self._failed(entry, ctx, exc)
+        return ctx._decision or ACKED
+
+    # -- decisions ---------------------------------------------------------------------
+
+    def _failed(self, entry: HandlerEntry, ctx: HandlingContext, exc: Exception) -> Decision:
+        if self.stop_flag.is_set() and ctx.attempt <= entry.retries:
+            return RELEASED  # stopped between retries: the message goes back to the group
+        return (DEAD, policy.failure_reason(entry.name, exc, ctx.attempt))
+
+    def _finish_early(self, ctx: HandlingContext, decision: Decision) -> Decision:
+        ctx._decision = decision
+        return decision
+
+    # -- settling ----------------------------------------------------------------------
+
+    async def settle(self, msg: Any, decision: Decision) -> None:
+        """Apply ``decision`` to ``msg`` (written once: runs and test clients)."""
+        kind = decision[0]
+        try:
+            if kind == ACK:
+                await msg.ack()
+                self.handled += 1
+            elif kind == NACK:
+                try:
+                    await msg.nack(delay=decision[1])
+                except UnsupportedError:
+                    await msg.nack()  # the broker cannot delay: come again now
+                self.handled += 1
+            elif kind == DEAD:
+                await self.dead_letter(msg, decision[1])
+        except BrokerError as exc:
+            log.warning(
+                "could not settle message %s of topic %r (it will be delivered again): %s",
+                getattr(msg, "id", "?"),
+                getattr(msg, "topic", "?"),
+                exc,
+            )
+
+    async def dead_letter(self, msg: Any, reason: str) -> None:
+        self.dead_lettered += 1
+        log.warning(
+            "dead letter: topic=%r id=%s key=%r reason=%s",
+            msg.topic,
+            msg.id,
+            msg.key,
+            reason,
+        )
+        if self.dlq is not None:
+            try:
+                await asyncio.to_thread(self.dlq.add, msg, reason)
+            except Exception:
+                log.exception(
+                    "could not store dead letter %s of topic %r in %r; it will be delivered again",
+                    msg.id,
+                    msg.topic,
+                    self.dlq,
+                )
+                return
+            await msg.ack()
+        elif self.dead_letter_topic:
+            await msg.dead_letter(reason)
+        else:
+            log.error(
+                "no dead-letter store (set_dlq()) and no dead_letter_topic: message %s of "
+                "topic %r is dropped",
+                msg.id,
+                msg.topic,
+            )
+            await msg.ack()
+
+    # -- processing hooks --------------------------------------------------------------
+
+    async def run_hooks(self, hooks: Sequence[Hook], what: str) -> None:
+        for hook in hooks:
+            result = hook(self.processing)
+            if inspect.isawaitable(result):
+                await result
+
+
+async def _awaited(aw: Any) -> Any:
+    return await aw
