@@ -11,6 +11,7 @@ closing the consumers commits the acks and hands everything unsettled back to th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
@@ -64,10 +65,9 @@ class Run:
         loop, event = self.loop, self.stop_event
         if loop is None or event is None:
             return
-        try:
+        # RuntimeError: the loop is already closed, the run is over
+        with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(event.set)
-        except RuntimeError:  # the loop is already closed: the run is over
-            pass
 
     # -- signals -----------------------------------------------------------------------
 
