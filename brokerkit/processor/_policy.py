@@ -64,7 +64,8 @@ def _common(
     import tenacity  # imported on the first retry only: `import brokerkit` stays light
 
     wait: Any = (
-        tenacity.wait_exponential_jitter(initial=backoff, max=backoff_max, jitter=backoff)
+        tenacity.wait_exponential(multiplier=backoff, max=backoff_max)
+        + tenacity.wait_random(0, backoff)
         if backoff > 0
         else tenacity.wait_none()
     )
