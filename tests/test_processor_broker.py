@@ -93,7 +93,7 @@ async def publish(
 
 async def leftovers(url: str, topic: str, group: str, quiet: float = 0.5) -> list[bytes]:
     """What the group still gets (a settled message never comes again)."""
-    out = []
+    out: list[bytes] = []
     async with brokerkit.connect_async(url) as broker, broker.consumer(topic, group=group) as c:
         while True:
             batch = await c.receive_many(100, timeout=quiet)
@@ -227,16 +227,18 @@ async def test_explicit_settling_nack_and_dead_letter_topic(processor_url: str, 
         else:
             ctx.ack()
 
-    async with brokerkit.connect_async(processor_url) as broker:
-        async with broker.consumer(dlt, group="dlq-reader") as dead:
-            async with Running(proc, processor_url, topic, group, dead_letter_topic=dlt):
-                await publish(processor_url, topic, [(b"again", None, {}), (b"reject", None, {})])
-                await wait_for(lambda: (b"again", 2) in seen, "the nacked message again")
-            got = await dead.receive(timeout=WAIT)
-            assert got is not None
-            assert got.value == b"reject"
-            assert "rejected by the test" in got.headers.values()
-            await got.ack()
+    async with (
+        brokerkit.connect_async(processor_url) as broker,
+        broker.consumer(dlt, group="dlq-reader") as dead,
+    ):
+        async with Running(proc, processor_url, topic, group, dead_letter_topic=dlt):
+            await publish(processor_url, topic, [(b"again", None, {}), (b"reject", None, {})])
+            await wait_for(lambda: (b"again", 2) in seen, "the nacked message again")
+        got = await dead.receive(timeout=WAIT)
+        assert got is not None
+        assert got.value == b"reject"
+        assert "rejected by the test" in got.headers.values()
+        await got.ack()
     assert await leftovers(processor_url, topic, group) == []
 
 
@@ -260,7 +262,9 @@ async def test_concurrency_keeps_order_per_key(processor_url: str, kind: str) ->
             active[0] -= 1
 
     n_keys, per = 8, 40
-    items = [(f"k{k}:{i}".encode(), f"k{k}", {}) for i in range(per) for k in range(n_keys)]
+    items: list[tuple[bytes, str | None, dict[str, str]]] = [
+        (f"k{k}:{i}".encode(), f"k{k}", {}) for i in range(per) for k in range(n_keys)
+    ]
     async with Running(proc, processor_url, topic, group, concurrency=4, batch_size=64):
         await publish(processor_url, topic, items)
         await wait_for(lambda: sum(map(len, per_key.values())) == n_keys * per, "every message")
