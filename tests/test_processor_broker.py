@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -421,3 +423,120 @@ async def test_hooks_and_state_on_a_broker(processor_url: str) -> None:
         await publish(processor_url, topic, [(b"x", None, {})])
         await wait_for(lambda: len(events) == 2, "one handling")
     assert events == ["start True True", "h b'x' (0, None) True", "stop 1"]
+
+
+WORKER = """
+import brokerkit
+
+proc = brokerkit.Processor(retries=0)
+handled = []
+
+
+@proc.handle_for(lambda m: m.value != b"poison")
+def take(message, ctx):
+    handled.append(message.value)
+    print("handled", message.value.decode(), flush=True)
+
+
+@proc.before_processing
+def ready(ctx):
+    print("ready", flush=True)
+"""
+
+
+def test_run_command_logs_start_dead_letter_and_stop(
+    processor_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`brokerkit run module:proc` in this process (main thread), stopped by SIGTERM."""
+    import sys
+
+    from brokerkit._cli import main
+
+    module = f"worker_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text(WORKER)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    caplog.set_level(logging.INFO, logger="brokerkit.processor")
+    topic, group = unique_topic(), unique_group()
+
+    def send_then_terminate() -> None:
+        deadline = time.monotonic() + WAIT
+        while module not in sys.modules or "processor started" not in caplog.text:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.02)
+        with brokerkit.connect(processor_url) as broker, broker.producer(topic) as p:
+            p.send_many([b"a", b"poison", b"b"])
+        worker = sys.modules[module]
+        while len(worker.handled) < 2 or "dead letter" not in caplog.text:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=send_then_terminate, daemon=True).start()
+    code = main(
+        ["run", f"{module}:proc", "--url", processor_url, "-t", topic, "-g", group, "-c", "2"]
+    )
+    assert code == 0
+    assert sys.modules[module].handled == [b"a", b"b"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "brokerkit.processor"]
+    assert any(line.startswith("processor started:") for line in lines)
+    assert any(line.startswith("dead letter:") and "no handler matches" in line for line in lines)
+    assert any(line.startswith("processor received SIGTERM") for line in lines)
+    assert any(
+        line.startswith("processor stopped:") and "dead-lettered=1" in line for line in lines
+    )
+    assert not any("password" in line for line in lines)
+
+
+def test_run_command_in_its_own_process_stops_on_sigterm(
+    processor_url: str, tmp_path: Path
+) -> None:
+    """The installed entry point, in a process of its own, against a broker that other
+    processes reach (the in-process memory:// broker cannot be shared)."""
+    import subprocess
+    import sys
+
+    if brokerkit.make_url(processor_url).scheme == "memory":
+        pytest.skip("memory:// brokers live inside one process")
+    (tmp_path / "votes_worker.py").write_text(WORKER)
+    topic, group = unique_topic(), unique_group()
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    args = ["votes_worker:proc", "--url", processor_url, "--topic", topic, "--group", group]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from brokerkit._cli import main; sys.exit(main())",
+            "run",
+            *args,
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        with brokerkit.connect(processor_url) as broker, broker.producer(topic) as p:
+            p.send_many([b"x", b"y"])
+        assert proc.stdout.readline().strip() == "handled x"
+        assert proc.stdout.readline().strip() == "handled y"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=WAIT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "processor started:" in err
+    assert "processor received SIGTERM: stopping" in err
+    assert "processor stopped:" in err
