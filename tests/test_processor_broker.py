@@ -531,7 +531,7 @@ def test_run_command_in_its_own_process_stops_on_sigterm(
         assert proc.stdout.readline().strip() == "handled x"
         assert proc.stdout.readline().strip() == "handled y"
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=WAIT)
+        _, err = proc.communicate(timeout=WAIT)
     finally:
         if proc.poll() is None:
             proc.kill()
