@@ -82,6 +82,8 @@ class Engine:
 
     def prepare(self, msg: Any) -> HandlingContext | Decision:
         """The handler for ``msg`` and its context, or the decision to dead-letter it."""
+        if len(self.handlers) == 1:
+            return self._prepare_one(msg)
         found: HandlerEntry | None = None
         for entry in self.handlers:
             try:
@@ -103,6 +105,23 @@ class Engine:
                 return (DEAD, policy.decode_reason(decoder, found.name, exc))
         return HandlingContext(self.processing, msg, payload, found)
 
+    def _prepare_one(self, msg: Any) -> HandlingContext | Decision:
+        """:meth:`prepare` with a single handler (the common case; the hot path)."""
+        entry = self.handlers[0]
+        try:
+            if not entry.matcher(msg):
+                return (DEAD, policy.no_match_reason(self.names))
+        except Exception as exc:
+            return (DEAD, policy.matcher_reason(entry.name, exc))
+        decoder = entry.decoder
+        if decoder is None:
+            return HandlingContext(self.processing, msg, msg, entry)
+        try:
+            payload = decoder.decode(msg.value)
+        except Exception as exc:
+            return (DEAD, policy.decode_reason(decoder, entry.name, exc))
+        return HandlingContext(self.processing, msg, payload, entry)
+
     def _matching(self, msg: Any) -> list[str]:
         out = []
         for entry in self.handlers:
@@ -117,33 +136,69 @@ class Engine:
 
     async def run_chunk(self, chunk: Sequence[Any]) -> None:
         """Handle and settle the messages of ``chunk`` in order; once a stop is asked, the
-        rest is left unsettled (it goes back to the group when the consumer closes)."""
-        stop = self.stop_flag
+        rest is left unsettled (it goes back to the group when the consumer closes).
+
+        The hot path: an async handler without per-message hooks that returns normally is
+        called and its message acked right here, without further calls per message."""
+        stop = self.stop_flag.is_set
+        prepare = self._prepare_one if len(self.handlers) == 1 else self.prepare
+        fast = not self.before and not self.after
         pending: list[HandlingContext] = []
-        for msg in chunk:
-            if stop.is_set():
-                break
-            ctx = self.prepare(msg)
-            if isinstance(ctx, tuple):
-                await self.settle(msg, ctx)
-                continue
-            if ctx._entry.is_async:
+        acked = 0
+        try:
+            for msg in chunk:
+                if stop():
+                    break
+                ctx = prepare(msg)
+                if isinstance(ctx, tuple):
+                    await self.settle(msg, ctx)
+                    continue
+                entry = ctx._entry
+                if not entry.is_async:
+                    pending.append(ctx)
+                    continue
                 if pending:
                     await self._run_sync(pending)
                     pending = []
-                await self.settle(msg, await self.invoke_async(ctx))
-            else:
-                pending.append(ctx)
-        if pending:
-            await self._run_sync(pending)
+                if not fast:
+                    await self.settle(msg, await self.invoke_async(ctx))
+                    continue
+                try:
+                    await entry.fn(ctx.payload, ctx)
+                except Exception as exc:
+                    ctx._decision = await self._retry_async(entry, ctx, exc)
+                decided = ctx._decision
+                if decided is None or decided is ACKED:
+                    try:
+                        await msg.ack()
+                        acked += 1
+                    except BrokerError as exc:
+                        self._settle_failed(msg, exc)
+                    continue
+                await self.settle(msg, decided)
+            if pending:
+                await self._run_sync(pending)
+        finally:
+            self.handled += acked
 
     async def _run_sync(self, items: list[HandlingContext]) -> None:
         if self.executor is None:
             decisions = self.invoke_many_sync(items)
         else:
             decisions = await self.loop.run_in_executor(self.executor, self.invoke_many_sync, items)
-        for ctx, decision in zip(items, decisions, strict=True):
-            await self.settle(ctx.message, decision)
+        acked = 0
+        try:
+            for ctx, decision in zip(items, decisions, strict=True):
+                if decision is ACKED:
+                    try:
+                        await ctx.message.ack()
+                        acked += 1
+                    except BrokerError as exc:
+                        self._settle_failed(ctx.message, exc)
+                else:
+                    await self.settle(ctx.message, decision)
+        finally:
+            self.handled += acked
 
     # -- async handlers ----------------------------------------------------------------
 
@@ -199,10 +254,26 @@ class Engine:
     # -- sync handlers (in a pool thread) ----------------------------------------------
 
     def invoke_many_sync(self, items: list[HandlingContext]) -> list[Decision]:
+        """Run sync handlers on ``items`` in order (in a pool thread); their decisions."""
         out: list[Decision] = []
-        stop = self.stop_flag
-        for ctx in items:
-            out.append(RELEASED if stop.is_set() else self.invoke_sync(ctx))
+        append = out.append
+        stop = self.stop_flag.is_set
+        if self.before or self.after:
+            for ctx in items:
+                append(RELEASED if stop() else self.invoke_sync(ctx))
+            return out
+        for ctx in items:  # the hot path: no per-message hooks
+            if stop():
+                append(RELEASED)
+                continue
+            entry = ctx._entry
+            try:
+                entry.fn(ctx.payload, ctx)
+            except Exception as exc:
+                decision = ctx._decision = self._retry_sync(entry, ctx, exc)
+                append(decision)
+            else:
+                append(ctx._decision or ACKED)
         return out
 
     def _call_hook_sync(self, hook: Hook, ctx: HandlingContext) -> None:
@@ -280,12 +351,16 @@ class Engine:
             elif kind == DEAD:
                 await self.dead_letter(msg, decision[1])
         except BrokerError as exc:
-            log.warning(
-                "could not settle message %s of topic %r (it will be delivered again): %s",
-                getattr(msg, "id", "?"),
-                getattr(msg, "topic", "?"),
-                exc,
-            )
+            self._settle_failed(msg, exc)
+
+    @staticmethod
+    def _settle_failed(msg: Any, exc: BaseException) -> None:
+        log.warning(
+            "could not settle message %s of topic %r (it will be delivered again): %s",
+            getattr(msg, "id", "?"),
+            getattr(msg, "topic", "?"),
+            exc,
+        )
 
     async def dead_letter(self, msg: Any, reason: str) -> None:
         self.dead_lettered += 1
