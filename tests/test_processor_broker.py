@@ -540,3 +540,16 @@ def test_run_command_in_its_own_process_stops_on_sigterm(
     assert "processor started:" in err
     assert "processor received SIGTERM: stopping" in err
     assert "processor stopped:" in err
+
+
+async def test_bench_compares_processor_with_hand_written_loop(processor_url: str) -> None:
+    """The bench runs (tiny here: correctness only; the figures are in docs/benchmarks.md)."""
+    from brokerkit.bench.processor import compare
+
+    rates = await compare(processor_url, n=300, rounds=1, batch_size=100)
+    assert set(rates) == {
+        "hand-written loop",
+        "processor (async handler)",
+        "processor (sync handler)",
+    }
+    assert all(rate > 0 for rate in rates.values())

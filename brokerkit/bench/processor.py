@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import statistics
 import sys
 import time
@@ -79,16 +80,12 @@ async def processor(url: str, n: int, batch_size: int, kind: str, concurrency: i
                 done()
 
     else:
-        import threading
-
-        lock = threading.Lock()
+        counter = itertools.count(1)  # thread-safe without a lock
 
         @proc.handle_for(lambda m: True)
         def trivial_sync(message: Any, ctx: Any) -> None:
-            with lock:
-                state["seen"] += 1
-                if state["seen"] == n:
-                    done()
+            if next(counter) == n:
+                done()
 
     @proc.before_processing
     async def fill(ctx: Any) -> None:
