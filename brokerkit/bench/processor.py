@@ -30,8 +30,24 @@ __all__ = ["compare", "main"]
 BATCH = 500
 
 
+_made: list[str] = []
+
+
 def _topic() -> str:
-    return f"bk-bench-proc-{uuid.uuid4().hex[:12]}"
+    topic = f"bk-bench-proc-{uuid.uuid4().hex[:12]}"
+    _made.append(topic)
+    return topic
+
+
+def _cleanup(url: str) -> None:
+    """Delete the topics this run made, where the broker has a baseline that can."""
+    from .baselines import get_baseline
+
+    baseline = get_baseline(brokerkit.make_url(url).scheme)
+    topics = list(_made)
+    _made.clear()
+    if baseline is not None and topics:
+        baseline.cleanup(url, topics)
 
 
 async def _fill(broker: brokerkit.AsyncBroker, topic: str, n: int) -> None:
@@ -114,9 +130,12 @@ async def compare(
         "processor (sync handler)": lambda: processor(url, n, batch_size, "sync", concurrency),
     }
     rates: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, run in contenders.items():
-            rates[name].append(await run())
+    try:
+        for _ in range(rounds):
+            for name, run in contenders.items():
+                rates[name].append(await run())
+    finally:
+        await asyncio.to_thread(_cleanup, url)
     return {name: statistics.median(r) for name, r in rates.items()}
 
 
