@@ -317,3 +317,11 @@ def test_dlq_list_and_replay_commands(tmp_path: Path, capsys: pytest.CaptureFixt
     with SQLiteDLQ(path) as dlq:
         assert len(dlq) == 0
     assert main(["dlq", "list", str(tmp_path / "missing.db")]) == 1
+
+
+async def test_sync_send_inside_a_loop_says_to_use_asend() -> None:
+    proc = Processor()
+    proc.handle_for(lambda m: True)(lambda m, c: None)
+    client = proc.test_client()
+    with pytest.raises(RuntimeError, match="asend"):
+        client.send(b"x")

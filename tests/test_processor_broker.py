@@ -553,3 +553,30 @@ async def test_bench_compares_processor_with_hand_written_loop(processor_url: st
         "processor (sync handler)",
     }
     assert all(rate > 0 for rate in rates.values())
+
+
+async def test_async_handlers_run_concurrently(processor_url: str) -> None:
+    """With concurrency=4, four async handlers are in flight at once (keyless messages
+    spread over the lanes)."""
+    topic, group = unique_topic(), unique_group()
+    proc = Processor()
+    active = [0, 0]
+    all_in = asyncio.Event()
+    done: list[bytes] = []
+
+    @proc.handle_for(lambda m: True)
+    async def overlapping(message: Any, ctx: HandlingContext) -> None:
+        active[0] += 1
+        active[1] = max(active[1], active[0])
+        if active[0] == 4:
+            all_in.set()
+        try:
+            await asyncio.wait_for(all_in.wait(), WAIT)
+        finally:
+            active[0] -= 1
+        done.append(message.value)
+
+    async with Running(proc, processor_url, topic, group, concurrency=4):
+        await publish(processor_url, topic, [(b"%d" % i, None, {}) for i in range(8)])
+        await wait_for(lambda: len(done) == 8, "every message")
+    assert active[1] == 4

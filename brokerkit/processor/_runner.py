@@ -58,6 +58,7 @@ class Run:
         self.stop_event: asyncio.Event | None = None
         self.space: asyncio.Event | None = None
         self.inflight = 0
+        self.round_robin = 0
         self.max_inflight = batch_size * (concurrency + 1)
 
     def wake(self) -> None:
@@ -236,12 +237,14 @@ class Run:
                 queues[0].put_nowait(batch)
                 continue
             parts: list[list[Any]] = [[] for _ in range(n)]
+            rr = self.round_robin  # keyless messages take turns over the lanes
+            self.round_robin = (rr + len(batch)) % n
             if ordered:
-                for i, msg in enumerate(batch):
+                for i, msg in enumerate(batch, rr):
                     key = msg.key
                     parts[i % n if key is None else hash(key) % n].append(msg)
             else:
-                for i, msg in enumerate(batch):
+                for i, msg in enumerate(batch, rr):
                     parts[i % n].append(msg)
             for q, part in zip(queues, parts, strict=True):
                 if part:

@@ -173,6 +173,15 @@ class TestClient:
         delivery_count: int = 1,
     ) -> TestMessage:
         """Run ``value`` through the processor now; returns the settled message."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError(
+                "TestClient.send() cannot run inside a running event loop: use "
+                "`async with processor.test_client() as client:` and `await client.asend(...)`"
+            )
         loop, engine = self._sync_engine()
         msg = self._message(value, topic, key, headers, delivery_count)
         loop.run_until_complete(engine.run_chunk([msg]))
