@@ -81,22 +81,22 @@ async def processor(url: str, n: int, batch_size: int, kind: str, concurrency: i
     """Messages per second of a Processor with a trivial ``kind`` handler draining ``n``."""
     topic = _topic()
     proc = Processor()
-    state = {"seen": 0, "t0": 0.0, "t1": 0.0}
+    state = {"t0": 0.0, "t1": 0.0}
 
     def done() -> None:
         state["t1"] = time.perf_counter()
         proc.stop()
 
+    counter = itertools.count(1)  # thread-safe without a lock
+
     if kind == "async":
 
         @proc.handle_for(lambda m: True)
         async def trivial(message: Any, ctx: Any) -> None:
-            state["seen"] += 1
-            if state["seen"] == n:
+            if next(counter) == n:
                 done()
 
     else:
-        counter = itertools.count(1)  # thread-safe without a lock
 
         @proc.handle_for(lambda m: True)
         def trivial_sync(message: Any, ctx: Any) -> None:

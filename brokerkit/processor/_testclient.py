@@ -86,7 +86,8 @@ class TestClient:
     ``before_processing`` hooks run on entering (or the first send), ``after_processing``
     on :meth:`close` / leaving the ``with`` block. Every message ends in exactly one of
     ``acked``, ``nacked`` or ``dead_lettered`` (reasons in ``message.reason``), unless it
-    is left unsettled (``unsettled``). Retries and their backoff run as configured.
+    is left unsettled (``unsettled``). Retries and their backoff run as configured; the
+    processor's dead-letter store is not written to (dead letters are only recorded).
     """
 
     __test__ = False
