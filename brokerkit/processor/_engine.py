@@ -96,14 +96,9 @@ class Engine:
                 found = entry
         if found is None:
             return (DEAD, policy.no_match_reason(self.names))
-        payload = msg
-        decoder = found.decoder
-        if decoder is not None:
-            try:
-                payload = decoder.decode(msg.value)
-            except Exception as exc:
-                return (DEAD, policy.decode_reason(decoder, found.name, exc))
-        return HandlingContext(self.processing, msg, payload, found)
+        if found.decoder is None:
+            return HandlingContext(self.processing, msg, msg, found)
+        return self._decoded(found, msg)
 
     def _prepare_one(self, msg: Any) -> HandlingContext | Decision:
         """:meth:`prepare` with a single handler (the common case; the hot path)."""
@@ -113,9 +108,15 @@ class Engine:
                 return (DEAD, policy.no_match_reason(self.names))
         except Exception as exc:
             return (DEAD, policy.matcher_reason(entry.name, exc))
-        decoder = entry.decoder
-        if decoder is None:
+        if entry.decoder is None:
             return HandlingContext(self.processing, msg, msg, entry)
+        return self._decoded(entry, msg)
+
+    def _decoded(self, entry: HandlerEntry, msg: Any) -> HandlingContext | Decision:
+        """The context with the payload decoded by the entry's decoder, or the decision
+        to dead-letter a message that does not decode."""
+        decoder = entry.decoder
+        assert decoder is not None
         try:
             payload = decoder.decode(msg.value)
         except Exception as exc:
