@@ -325,3 +325,21 @@ async def test_sync_send_inside_a_loop_says_to_use_asend() -> None:
     client = proc.test_client()
     with pytest.raises(RuntimeError, match="asend"):
         client.send(b"x")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("handlers", [1, 2])
+def test_a_matcher_that_raises_dead_letters(kind: str, handlers: int) -> None:
+    proc = Processor()
+    register(proc, lambda m: json.loads(m.value)["type"] == "a", kind, lambda m, c: None)
+    if handlers == 2:
+        register(proc, lambda m: m.value == b"b", kind, lambda m, c: None)
+    with proc.test_client() as client:
+        good = client.send(b'{"type": "a"}')
+        other = client.send(b'{"type": "c"}')
+        bad = client.send(b"not json")
+    assert client.acked == [good]
+    assert other.reason is not None
+    assert other.reason.startswith("no handler matches")
+    assert bad.reason is not None
+    assert bad.reason.startswith("the matcher of handler '<lambda>' raised JSONDecodeError")
