@@ -143,8 +143,11 @@ class Engine:
         called and its message acked right here, without further calls per message."""
         stop = self.stop_flag.is_set
         fast = not self.before and not self.after
-        if fast and len(self.handlers) == 1 and self.handlers[0].is_async:
-            await self._run_one_async(chunk)
+        if fast and len(self.handlers) == 1:
+            if self.handlers[0].is_async:
+                await self._run_one_async(chunk)
+            else:
+                await self._run_one_sync(chunk)
             return
         prepare = self._prepare_one if len(self.handlers) == 1 else self.prepare
         pending: list[HandlingContext] = []
@@ -223,6 +226,57 @@ class Engine:
                 await self.settle(msg, decided)
         finally:
             self.handled += acked
+
+    async def _run_one_sync(self, chunk: Sequence[Any]) -> None:
+        """:meth:`run_chunk` for one sync handler and no per-message hooks: the whole chunk
+        goes to a pool thread (routing included), then the loop settles it."""
+        if self.executor is None:
+            decisions = self._handle_one_sync(chunk)
+        else:
+            decisions = await self.loop.run_in_executor(self.executor, self._handle_one_sync, chunk)
+        acked = 0
+        try:
+            for msg, decision in zip(chunk, decisions, strict=True):
+                if decision is ACKED:
+                    try:
+                        await msg.ack()
+                        acked += 1
+                    except BrokerError as exc:
+                        self._settle_failed(msg, exc)
+                else:
+                    await self.settle(msg, decision)
+        finally:
+            self.handled += acked
+
+    def _handle_one_sync(self, chunk: Sequence[Any]) -> list[Decision]:
+        """In a pool thread: route and handle ``chunk`` with the one sync handler."""
+        stop = self.stop_flag.is_set
+        entry = self.handlers[0]
+        matcher, fn, decoder = entry.matcher, entry.fn, entry.decoder
+        processing = self.processing
+        out: list[Decision] = []
+        append = out.append
+        for msg in chunk:
+            if stop():
+                append(RELEASED)
+                continue
+            try:
+                hit = matcher(msg)
+            except Exception:
+                hit = False
+            if not hit or decoder is not None:
+                ctx = self._prepare_one(msg)  # the decision, with its reason
+                if isinstance(ctx, tuple):
+                    append(ctx)
+                    continue
+            else:
+                ctx = HandlingContext(processing, msg, msg, entry)
+            try:
+                fn(ctx.payload, ctx)
+            except Exception as exc:
+                ctx._decision = self._retry_sync(entry, ctx, exc)
+            append(ctx._decision or ACKED)
+        return out
 
     async def _run_sync(self, items: list[HandlingContext]) -> None:
         if self.executor is None:
