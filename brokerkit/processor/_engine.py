@@ -204,13 +204,14 @@ class Engine:
                     hit = matcher(msg)
                 except Exception:
                     hit = False
-                if not hit or decoder is not None:
-                    ctx = self._prepare_one(msg)  # the decision, with its reason
+                if hit and decoder is None:
+                    ctx = HandlingContext(processing, msg, msg, entry)
+                else:
+                    # decode, or (not matched) the decision with its reason
+                    ctx = self._decoded(entry, msg) if hit else self._prepare_one(msg)
                     if isinstance(ctx, tuple):
                         await self.settle(msg, ctx)
                         continue
-                else:
-                    ctx = HandlingContext(processing, msg, msg, entry)
                 try:
                     await fn(ctx.payload, ctx)
                 except Exception as exc:
@@ -264,13 +265,13 @@ class Engine:
                 hit = matcher(msg)
             except Exception:
                 hit = False
-            if not hit or decoder is not None:
-                ctx = self._prepare_one(msg)  # the decision, with its reason
+            if hit and decoder is None:
+                ctx = HandlingContext(processing, msg, msg, entry)
+            else:
+                ctx = self._decoded(entry, msg) if hit else self._prepare_one(msg)
                 if isinstance(ctx, tuple):
                     append(ctx)
                     continue
-            else:
-                ctx = HandlingContext(processing, msg, msg, entry)
             try:
                 fn(ctx.payload, ctx)
             except Exception as exc:
