@@ -204,6 +204,7 @@ class Engine:
                     hit = matcher(msg)
                 except Exception:
                     hit = False
+                ctx: HandlingContext | Decision
                 if hit and decoder is None:
                     ctx = HandlingContext(processing, msg, msg, entry)
                 else:
@@ -265,6 +266,7 @@ class Engine:
                 hit = matcher(msg)
             except Exception:
                 hit = False
+            ctx: HandlingContext | Decision
             if hit and decoder is None:
                 ctx = HandlingContext(processing, msg, msg, entry)
             else:
