@@ -343,3 +343,27 @@ def test_a_matcher_that_raises_dead_letters(kind: str, handlers: int) -> None:
     assert other.reason.startswith("no handler matches")
     assert bad.reason is not None
     assert bad.reason.startswith("the matcher of handler '<lambda>' raised JSONDecodeError")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_one_handler_with_a_decoder(kind: str) -> None:
+    """The single-handler fast path: the matcher runs once, decoding and its errors as
+    with several handlers."""
+    proc = Processor(decoder=Vote)
+    calls: list[bytes] = []
+    got: list[Any] = []
+
+    def matcher(message: Any) -> bool:
+        calls.append(message.value)
+        return bool(message.headers.get("t") == "vote")
+
+    register(proc, matcher, kind, lambda p, c: got.append((p, c.message.value)))
+    with proc.test_client() as client:
+        ok = client.send(b'{"photo": 1, "voter": "a"}', headers={"t": "vote"})
+        bad = client.send(b'{"photo": 1}', headers={"t": "vote"})
+        client.send(b"x")
+    assert client.acked == [ok]
+    assert got == [(Vote(photo=1, voter="a"), ok.value)]
+    assert bad.reason is not None
+    assert "PydanticDecoder(Vote)" in bad.reason
+    assert calls == [ok.value, bad.value, b"x", b"x"]  # once each; twice for the reason
