@@ -580,3 +580,25 @@ async def test_async_handlers_run_concurrently(processor_url: str) -> None:
         await publish(processor_url, topic, [(b"%d" % i, None, {}) for i in range(8)])
         await wait_for(lambda: len(done) == 8, "every message")
     assert active[1] == 4
+
+
+async def test_sync_run_called_where_an_event_loop_runs(processor_url: str) -> None:
+    """run() from a thread that runs an event loop (here: this async test) runs the
+    processor's loop in a thread of its own, and returns once stopped."""
+    topic, group = unique_topic(), unique_group()
+    proc = Processor()
+    got: list[bytes] = []
+
+    @proc.before_processing
+    def publish_one(ctx: Any) -> None:
+        with brokerkit.connect(processor_url) as broker, broker.producer(topic) as producer:
+            producer.send(b"only")
+
+    @proc.handle_for(lambda m: True)
+    def take_and_stop(message: Any, ctx: HandlingContext) -> None:
+        got.append(message.value)
+        proc.stop()
+
+    proc.run(processor_url, topics=topic, group=group)
+    assert got == [b"only"]
+    assert not proc.running
