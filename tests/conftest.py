@@ -55,7 +55,11 @@ def variant_url(name: str) -> str:
     ids=list(VARIANTS),
 )
 def broker_url(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
+    return _usable_url(request.param)
+
+
+def _usable_url(name: str) -> str:
+    """The URL of variant ``name`` (a fresh memory broker per test), or skip/fail."""
     _, scheme, _ = VARIANTS[name]
     if scheme not in brokerkit.available():
         unreachable(variant_url(name), f"the {scheme!r} backend is not available in this build")
@@ -93,3 +97,47 @@ def _cleanup_redis_keys() -> Iterator[None]:
                     client.delete(*keys[i : i + 500])
         except redis.RedisError:
             continue
+
+
+# -- processor tests: the variants a Processor runs on (consumer groups, at-least-once) --------
+
+#: Variants that only differ from another one in how the *sync* API is driven: a Processor
+#: runs on the async API, so they would repeat the same runs.
+SYNC_ONLY_VARIANTS = {"memoryportal"}
+
+
+def _processor_variants() -> list[str]:
+    from brokerkit._registry import get_backend
+
+    out = []
+    for name, (_, scheme, _) in VARIANTS.items():
+        if name in SYNC_ONLY_VARIANTS:
+            continue
+        if scheme not in brokerkit.available():
+            out.append(name)  # kept: the fixture reports it as unusable
+            continue
+        url = brokerkit.make_url(variant_url(name))
+        caps = get_backend(scheme).capabilities(url, url.query_dict)
+        if caps.at_least_once and caps.consumer_groups:
+            out.append(name)
+    return out
+
+
+PROCESSOR_VARIANTS = _processor_variants()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(n, marks=getattr(pytest.mark, VARIANTS[n][2])) for n in PROCESSOR_VARIANTS
+    ],
+    ids=PROCESSOR_VARIANTS,
+)
+def processor_url(request: pytest.FixtureRequest) -> str:
+    """A broker URL a Processor can run on: every variant with consumer groups and
+    at-least-once (new backends join by adding their variant to VARIANTS)."""
+    url = _usable_url(request.param)
+    try:
+        brokerkit.connect(url, connect_timeout=5).close()
+    except brokerkit.BrokerConnectionError as exc:
+        unreachable(url, exc)
+    return url
