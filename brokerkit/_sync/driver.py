@@ -2,10 +2,10 @@
 """The driver seam: what a backend implements. Batch-oriented, no policy.
 
 A driver translates to one client library and nothing more. The core (the facade in
-``brokerkit/_async`` and the sans-I/O ``brokerkit._policy``) does everything else:
+``brokerkit/_sync`` and the sans-I/O ``brokerkit._policy``) does everything else:
 
 - **producing**: ``send()`` only buffers; the core hands buffered records to
-  :meth:`AsyncProducerDriver.publish` in batches, later asks :meth:`AsyncProducerDriver.wait`
+  :meth:`SyncProducerDriver.publish` in batches, later asks :meth:`SyncProducerDriver.wait`
   for their outcomes, and decides what to raise and when (``DeliveryError`` naming the
   refused messages from the next ``send()``, ``flush()`` or ``close()``; ``TimeoutError``
   with the count still unconfirmed). A driver never buffers or retries on its own;
@@ -45,7 +45,7 @@ class Delivery(NamedTuple):
     """1 on first delivery (where ``Capabilities.delivery_count``; else always 1)."""
 
 
-#: What :meth:`AsyncProducerDriver.wait` reports: ``None`` when every record of the batch
+#: What :meth:`SyncProducerDriver.wait` reports: ``None`` when every record of the batch
 #: is stored; else one entry per record, in order: ``None`` (stored) or the exception
 #: saying why that record was refused or lost (a brokerkit error).
 Outcomes = Sequence[BaseException | None] | None

@@ -4,7 +4,7 @@
 ``brokerkit/testing/_sync/suite.py`` (class ``SyncSuite``, fixture ``broker``) is generated
 from this file by ``python tools/unasync.py``: every case runs through both APIs.
 
-Cases use the fixtures ``abroker`` (an open AsyncBroker for ``broker_url``), ``topic`` and
+Cases use the fixtures ``broker`` (an open Broker for ``broker_url``), ``topic`` and
 ``group`` (unique per test) from ``brokerkit.testing.plugin``. A case gated with
 ``@requires(...)`` asserts ``UnsupportedError`` instead where the backend lacks the
 capability. No case sleeps to wait for the broker: helpers poll with a deadline.
@@ -54,9 +54,9 @@ def _values(msgs: list[Message]) -> list[bytes]:
 
 
 class SyncSuite:
-    """The portable behaviour of every brokerkit backend, through the async API.
+    """The portable behaviour of every brokerkit backend, through the sync API.
 
-    Subclass it in a test module (``class TestAsync(AsyncSuite): pass``) with the
+    Subclass it in a test module (``class TestSync(SyncSuite): pass``) with the
     ``brokerkit.testing.plugin`` pytest plugin active.
     """
 

@@ -435,7 +435,7 @@ class SyncRedisConsumer:
 class SyncRedisSubscriber:
     """A Pub/Sub subscription to one channel (at-most-once: nothing to ack).
 
-    Messages are read through :class:`AsyncPubSubReader`, which never gives up on a
+    Messages are read through :class:`SyncPubSubReader`, which never gives up on a
     message that has begun to arrive (see its sync twin for why that matters).
     """
 
