@@ -208,10 +208,7 @@ def known_schemes() -> list[str]:
     """Every scheme brokerkit knows of, usable or not (built-in, planned, plugins, runtime)."""
     with _lock:
         return sorted(
-            set(_runtime)
-            | set(builtin_schemes())
-            | set(PLANNED_BACKENDS)
-            | set(_scan_plugins())
+            set(_runtime) | set(builtin_schemes()) | set(PLANNED_BACKENDS) | set(_scan_plugins())
         )
 
 
