@@ -1,6 +1,6 @@
 """Redis-specific behaviour of the redis:// backend, against real Redis servers.
 
-The shared server on 127.0.0.1:6379 (DEVELOPERS.md) is used for most tests; tests that
+The shared server on 127.0.0.1:6379 (CONTRIBUTING.md) is used for most tests; tests that
 need a password, a memory limit or a restart start their own ``redis-server`` on a free
 port. Unreachable Redis: skip on a laptop, fail with CI=true.
 """
