@@ -1,11 +1,12 @@
 """Test setup: the brokerkit conformance plugin, and ``broker_url`` over every variant.
 
 The variants come from the backend specs (``BackendSpec.test_variants``), nothing is listed
-here: ``memory``, ``redis`` and ``redis-pubsub`` from the built-in specs, plus
-``memoryportal`` (the memory backend with its sync API run through the portal: how the
-portal is tested), registered below. Each URL can be overridden with
-``BROKERKIT_TEST_<NAME>_URL`` (e.g. ``BROKERKIT_TEST_REDIS_PUBSUB_URL``); each variant
-carries its backend's marker (the spec's ``name``), so ``pytest -m redis`` runs the Redis
+here: ``memory``, ``redis`` and ``redis-pubsub`` from the built-in specs, plus, registered
+below, ``memoryportal`` (the memory backend with its sync API run through the portal: how
+the portal is tested) and ``memoryoffsets`` (the memory backend behind cumulative acks,
+``tests/offsets_memory.py``: how the core's commit watermark is tested). Each URL can be
+overridden with ``BROKERKIT_TEST_<NAME>_URL`` (e.g. ``BROKERKIT_TEST_REDIS_PUBSUB_URL``); each
+variant carries its backend's marker (the spec's ``name``), so ``pytest -m redis`` runs the Redis
 ones. A spec's ``test_setup`` (start a broker, give its URL) is entered once per session
 when a variant of it is first used, its ``test_cleanup(url, SESSION_PREFIX)`` runs at
 session end. Unusable backends skip with the reason, and fail the run under ``CI=true``.
@@ -42,6 +43,8 @@ brokerkit.register_backend(
     ),
     replace=True,
 )
+# The memory broker behind Kafka-like cumulative acks: the core's commit watermark path.
+brokerkit.register_backend("memoryoffsets", "offsets_memory:spec", replace=True)
 
 
 def variants() -> dict[str, tuple[str, BackendSpec]]:

@@ -145,7 +145,7 @@ def _toolkit_example() -> str:
     """The toyq backend module docs/testing.md shows (the block that defines ``spec``)."""
     text = (ROOT / "docs" / "testing.md").read_text()
     blocks = re.findall(r"^```python\n(.*?)^```", text, re.S | re.M)
-    [code] = [b for b in blocks if "brokerkit.backends.toolkit" in b and "\nspec = " in b]
+    [code] = [str(b) for b in blocks if "brokerkit.backends.toolkit" in b and "\nspec = " in b]
     return code
 
 
