@@ -36,11 +36,19 @@ from pamqp.body import ContentBody
 from pamqp.commands import Basic
 from pamqp.header import ContentHeader
 
-from ..._async.driver import Delivery, Outcomes
-from ..._spec import ConsumerConfig, ProducerConfig
-from ..._types import Capabilities, Guarantee, Record
+from ..._types import Guarantee
 from ..._url import BrokerURL
-from ...errors import BrokerConnectionError, ConfigurationError, TimeoutError
+from ..toolkit import (
+    BrokerConnectionError,
+    Capabilities,
+    ConfigurationError,
+    ConsumerConfig,
+    Delivery,
+    Outcomes,
+    ProducerConfig,
+    Record,
+    TimeoutError,
+)
 from . import _common as c
 
 log = logging.getLogger("brokerkit.amqp")
