@@ -58,6 +58,8 @@ BUILTIN_SPECS: list[str] = [
 #: of a built-in spec wins over this table, so shipping one needs no edit here.
 PLANNED_BACKENDS: dict[str, str] = {
     "kafka": "kafka",
+    "amqp": "amqp",
+    "amqps": "amqp",
     "nats": "nats",
     "tls": "nats",
     "memphis": "nats",

@@ -259,11 +259,8 @@ spec = BackendSpec(
     default_port=5672,
     description="RabbitMQ: an exchange per topic, a durable queue per group (aio-pika)",
     test_variants={
-        "amqp": "amqp://guest:guest@127.0.0.1:5672/?request_timeout=5&reconnect_interval=0.2",
-        "amqp-quorum": (
-            "amqp://guest:guest@127.0.0.1:5672/?queue_type=quorum&request_timeout=5"
-            "&reconnect_interval=0.2"
-        ),
+        "amqp": "amqp://127.0.0.1:5672/",
+        "amqp-quorum": "amqp://127.0.0.1:5672/?queue_type=quorum",
     },
     test_cleanup="brokerkit.backends.amqp._testing:cleanup",
     bench_baseline="brokerkit.bench.baselines.amqp:BASELINE",
