@@ -8,7 +8,8 @@ bound to it) and the same guarantee.
 - At-most-once producing: no confirms, transient messages.
 - Consuming: ``queue.consume(callback)`` with ``basic.qos`` (twice brokerkit's prefetch,
   as brokerkit sets it); at-least-once acks every message with ``message.ack()`` when the
-  workload commits each message (``commit="sync"`` or ``batch_size`` 1), else once per
+  workload commits or handles each message alone (``commit="sync"``, ``batch_size`` 1,
+  ``receive_mode="one"``), else once per
   batch with ``ack(multiple=True)`` on its last message (brokerkit's coalesced commits).
   At-most-once consumes with ``no_ack``.
 
@@ -152,7 +153,10 @@ class AsyncAmqpSession:
         workload = setup.workload
         self._confirm = workload.guarantee == "at-least-once"
         self._per_message = (
-            workload.commit == "sync" or workload.commit_every == 1 or workload.batch_size == 1
+            workload.commit == "sync"
+            or workload.commit_every == 1
+            or workload.batch_size == 1
+            or workload.receive_mode == "one"
         )
         self._prefetch = 2 * (workload.prefetch or DEFAULT_PREFETCH)
         self._connection: Any = None
