@@ -945,3 +945,113 @@ async def test_capabilities_per_variant_and_gating() -> None:
         quorum.consumer(_name(), group="g", max_deliveries=3, dead_letter_topic=_name())
     with pytest.raises(brokerkit.ConfigurationError, match="queue_type"):
         brokerkit.connect(URL + "?queue_type=stream")
+
+
+# -- connection loss through the public API (sync and async) --------------------------------
+
+
+def _confirmed_of(batch: list[bytes], error: BaseException | None) -> list[bytes]:
+    """The values of ``batch`` whose send succeeded, given what send_many+flush raised."""
+    if error is None:
+        return batch
+    if isinstance(error, brokerkit.DeliveryError) and error.failures:
+        refused = {value for value, _ in error.failures}
+        return [v for v in batch if v not in refused]
+    return []
+
+
+async def test_public_async_api_recovers_from_a_connection_cut() -> None:
+    name = _name("cut-api")
+    url = f"{URL}?reconnect_interval=0.2"
+    topic = _name()
+    confirmed: set[bytes] = set()
+    committed: set[bytes] = set()
+    seen: set[bytes] = set()
+    async with brokerkit.connect_async(url, client_id=name) as broker:
+        async with (
+            broker.consumer(topic, group="g", commit="sync", commit_every=100) as consumer,
+            broker.producer(topic) as producer,
+        ):
+            for i in range(40):
+                batch = [b"a%03d-%03d" % (i, j) for j in range(100)]
+                error: BaseException | None = None
+                try:
+                    await producer.send_many(batch)
+                    await producer.flush(timeout=10)
+                except brokerkit.BrokerError as exc:
+                    error = exc
+                confirmed.update(_confirmed_of(batch, error))
+                if i in (10, 25):
+                    assert await asyncio.to_thread(_close_connection, name) >= 1
+                try:
+                    msgs = await consumer.receive_many(100, timeout=0.5)
+                    for m in msgs:
+                        seen.add(m.value)
+                        await m.ack()
+                    await consumer.commit()
+                    committed.update(m.value for m in msgs)
+                except brokerkit.BrokerError:
+                    pass  # a commit lost with the connection: those come again
+            deadline = time.monotonic() + 15
+            while not confirmed <= seen and time.monotonic() < deadline:
+                try:
+                    msgs = await consumer.receive_many(100, timeout=0.5)
+                    for m in msgs:
+                        seen.add(m.value)
+                        await m.ack()
+                    await consumer.commit()
+                    committed.update(m.value for m in msgs)
+                except brokerkit.BrokerError:
+                    pass
+        assert len(confirmed) >= 3000, "the producer did not recover"
+        missing = confirmed - seen
+        assert not missing, f"{len(missing)} messages whose send succeeded never arrived"
+        async with broker.consumer(topic, group="g") as again:
+            back = {m.value for m in await again.receive_many(5000, timeout=1.0)}
+            assert not (back & committed), "a message whose ack was committed came back"
+
+
+def test_public_sync_api_recovers_from_a_connection_cut() -> None:
+    name = _name("cut-sync")
+    topic = _name()
+    confirmed: set[bytes] = set()
+    committed: set[bytes] = set()
+    seen: set[bytes] = set()
+
+    def drain(consumer: brokerkit.Consumer) -> None:
+        try:
+            msgs = consumer.receive_many(100, timeout=0.5)
+            for m in msgs:
+                seen.add(m.value)
+                m.ack()
+            consumer.commit()
+            committed.update(m.value for m in msgs)
+        except brokerkit.BrokerError:
+            pass
+
+    with brokerkit.connect(f"{URL}?reconnect_interval=0.2", client_id=name) as broker:
+        with (
+            broker.consumer(topic, group="g", commit="sync", commit_every=100) as consumer,
+            broker.producer(topic) as producer,
+        ):
+            for i in range(40):
+                batch = [b"s%03d-%03d" % (i, j) for j in range(100)]
+                error: BaseException | None = None
+                try:
+                    producer.send_many(batch)
+                    producer.flush(timeout=10)
+                except brokerkit.BrokerError as exc:
+                    error = exc
+                confirmed.update(_confirmed_of(batch, error))
+                if i in (10, 25):
+                    assert _close_connection(name) >= 1
+                drain(consumer)
+            deadline = time.monotonic() + 15
+            while not confirmed <= seen and time.monotonic() < deadline:
+                drain(consumer)
+        assert len(confirmed) >= 3000, "the producer did not recover"
+        missing = confirmed - seen
+        assert not missing, f"{len(missing)} messages whose send succeeded never arrived"
+        with broker.consumer(topic, group="g") as again:
+            back = {m.value for m in again.receive_many(5000, timeout=1.0)}
+            assert not (back & committed), "a message whose ack was committed came back"
