@@ -10,6 +10,7 @@ Unreachable RabbitMQ: skip on a laptop, fail with CI=true.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -1055,3 +1056,29 @@ def test_public_sync_api_recovers_from_a_connection_cut() -> None:
         with broker.consumer(topic, group="g") as again:
             back = {m.value for m in again.receive_many(5000, timeout=1.0)}
             assert not (back & committed), "a message whose ack was committed came back"
+
+
+async def test_public_api_keeps_its_timeouts_against_a_silent_broker() -> None:
+    with Link((HOST, PORT)) as link:
+        url = f"amqp://guest:guest@127.0.0.1:{link.port}/?request_timeout=1&heartbeat=0"
+        broker = await brokerkit.connect_async(url, close_timeout=1)
+        topic = _name()
+        consumer = await broker.consumer(topic, group="g", commit="sync")
+        producer = await broker.producer(topic)
+        await producer.send(b"ok")
+        await producer.flush(timeout=5)
+        first = await consumer.receive(timeout=5)
+        assert first is not None
+        link.drop_replies()
+        started = time.monotonic()
+        await producer.send(b"unanswered")
+        with pytest.raises(brokerkit.TimeoutError):
+            await producer.flush(timeout=0.5)
+        assert await consumer.receive(timeout=0.3) is None
+        with pytest.raises(brokerkit.BrokerError):
+            await first.ack()  # commit="sync": bounded by request_timeout
+        assert time.monotonic() - started < 5
+        closing = time.monotonic()
+        with contextlib.suppress(brokerkit.BrokerError):
+            await broker.close()
+        assert time.monotonic() - closing < 15, "close() kept its timeouts"
