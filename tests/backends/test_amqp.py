@@ -194,6 +194,11 @@ class PrivateNode:
             "server.pem",
         )
 
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=brokerkit-client",
+            "-keyout", "client.key", "-out", "client.csr")  # fmt: skip
+        run("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-out", "client.pem")  # fmt: skip
+
     def start(self, timeout: float = 60) -> None:
         b = self.base
         (b / "mnesia").mkdir()
@@ -206,8 +211,8 @@ class PrivateNode:
             f"ssl_options.cacertfile = {b / 'ca.pem'}\n"
             f"ssl_options.certfile = {b / 'server.pem'}\n"
             f"ssl_options.keyfile = {b / 'server.key'}\n"
-            "ssl_options.verify = verify_none\n"
-            "ssl_options.fail_if_no_peer_cert = false\n"
+            "ssl_options.verify = verify_peer\n"
+            "ssl_options.fail_if_no_peer_cert = true\n"
             "loopback_users = none\n"
         )
         subprocess.run(["chown", "-R", "rabbitmq:rabbitmq", str(b)], check=False, timeout=30)
@@ -817,8 +822,11 @@ async def test_broker_stop_app_start_app_mid_stream(private_node: PrivateNode) -
         await drv.close()
 
 
-async def test_tls_with_ca_file(private_node: PrivateNode) -> None:
-    drv = _driver(private_node.tls_url, ca_file=str(private_node.ca_file))
+async def test_tls_with_ca_file_and_a_client_certificate(private_node: PrivateNode) -> None:
+    """The private node's TLS listener verifies the client's certificate (mutual TLS)."""
+    base = private_node.base
+    client = {"cert_file": str(base / "client.pem"), "key_file": str(base / "client.key")}
+    drv = _driver(private_node.tls_url, ca_file=str(private_node.ca_file), **client)
     await drv.connect(10)
     try:
         topic = _name()
@@ -832,10 +840,15 @@ async def test_tls_with_ca_file(private_node: PrivateNode) -> None:
         await producer.close(5)
     finally:
         await drv.close()
-    untrusted = _driver(private_node.tls_url)  # the system's CAs do not know the test CA
+    # the system's CAs do not know the test CA
+    untrusted = _driver(private_node.tls_url, **client)
     with pytest.raises(brokerkit.BrokerConnectionError, match=str(private_node.tls_port)):
         await untrusted.connect(5)
-    insecure = _driver(private_node.tls_url, tls_verify=False)
+    # no client certificate: the broker refuses the handshake
+    anonymous = _driver(private_node.tls_url, ca_file=str(private_node.ca_file))
+    with pytest.raises(brokerkit.BrokerConnectionError, match=str(private_node.tls_port)):
+        await anonymous.connect(5)
+    insecure = _driver(private_node.tls_url, tls_verify=False, **client)
     await insecure.connect(5)
     await insecure.close()
 
