@@ -56,6 +56,8 @@ log = logging.getLogger("brokerkit.amqp")
 _Ack = Basic.Ack
 _Properties = Basic.Properties
 PERSISTENT = 2
+#: RabbitMQ's default ``max_message_size`` (128 MiB since 3.8).
+MAX_MESSAGE_BYTES = 128 * 1024 * 1024
 TRANSIENT = 1
 #: A private queue (group=None) left behind by a crashed process is deleted this long after
 #: its last consumer went away.
@@ -115,6 +117,9 @@ class AsyncAmqpProducer:
             "priority": opts.get("priority"),
             "expiration": None if ttl is None else str(int(ttl * 1000)),
         }
+        #: RabbitMQ's default max_message_size (the broker does not advertise its own);
+        #: the producer option max_message_bytes overrides it.
+        self.max_message_bytes = config.max_message_bytes or MAX_MESSAGE_BYTES
         self._id_prefix = f"{uuid.uuid4().hex[:16]}-"
         self._serial = 0
 
