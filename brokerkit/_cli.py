@@ -1,4 +1,5 @@
-"""The ``brokerkit`` command. Subcommands: ``bench`` (see docs/benchmarks.md)."""
+"""The ``brokerkit`` command. Subcommands: ``bench`` (see docs/benchmarks.md); ``ping``,
+``backends``, ``produce``, ``consume``, ``inspect`` (brokerkit/_commands.py, docs/cli.md)."""
 
 from __future__ import annotations
 
@@ -27,10 +28,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .bench.cli import add_arguments, run
 
     add_arguments(bench)
+    from ._commands import add_commands, guarded, run_handler
+
+    add_commands(commands)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.command == "bench":
-        return run(args, ["brokerkit", *argv])
+        return guarded(run, args, ["brokerkit", *argv], command="bench")
+    if hasattr(args, "handler"):
+        return run_handler(args)
     parser.error(f"unknown command {args.command!r}")  # argparse rejects it first
     return 2
 

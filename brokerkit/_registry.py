@@ -22,6 +22,7 @@ import threading
 import warnings
 from importlib.metadata import EntryPoint, entry_points
 
+from ._dist import pip_install
 from ._spec import BackendSpec, resolve_object
 from .errors import ConfigurationError
 
@@ -193,7 +194,7 @@ def _resolve(key: str, ref: BackendSpec | str, what: str) -> object:
         if missing and not missing.startswith("brokerkit") and key in BUILTIN_BACKENDS:
             extra = ref.split(":", 1)[0].rsplit(".", 1)[-1]
             raise ConfigurationError(
-                f"the {key} backend needs the {missing!r} package: pip install 'brokerkit[{extra}]'"
+                f"the {key} backend needs the {missing!r} package: {pip_install(extra)}"
             ) from exc
         raise ConfigurationError(
             f"cannot load the backend for scheme {key!r} from {ref!r} ({what}): {exc}"
@@ -221,7 +222,7 @@ def _check_requires(spec: BackendSpec) -> None:
             found = False
         if not found:
             hint = (
-                f"pip install 'brokerkit[{spec.extra}]'"
+                pip_install(spec.extra)
                 if spec.extra
                 else "install the distribution that provides it"
             )

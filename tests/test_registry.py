@@ -150,7 +150,7 @@ def test_missing_requirement_gives_install_hint(plugins: list[EntryPoint]) -> No
         get_backend("needy")
     assert str(info.value) == (
         "the needy backend needs the 'surely_not_installed_mod' package: "
-        "pip install 'brokerkit[needy]'"
+        "pip install 'pybrokerkit[needy]'"
     )
     assert "needy" not in available()
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._dist import pip_install
 from .workload import (
     DEFAULT_WORKLOAD,
     Workload,
@@ -164,7 +165,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     except ImportError as exc:
         return _usage(
             f"the benchmark needs its extra dependencies ({exc.name} is missing): "
-            "pip install 'brokerkit[bench]'"
+            f"{pip_install('bench')}"
         )
     try:
         return command.main(args, workloads, argv)
