@@ -153,9 +153,11 @@ class SyncRedisConsumer:
         claim_interval: float,
         max_block: float,
         reconnect_timeout: float,
+        value_field: bytes = F_VALUE,
     ) -> None:
         self._client = client
         self._reader = reader
+        self._value_field = value_field
         self._errors = errors
         self._stream = stream
         self._group = group
@@ -281,7 +283,7 @@ class SyncRedisConsumer:
         entries = reply[0][1]
         if entries:
             self._high = entries[-1][0]
-        return decode_entries(entries)
+        return decode_entries(entries, None, self._value_field)
 
     def _read_back(self, count: int) -> list[Delivery]:
         """After a lost connection: our pending entries above ``_high``, the ones a lost
@@ -336,7 +338,7 @@ class SyncRedisConsumer:
                 pipe.execute_command("XPENDING", self._stream, self._group, mid, mid, 1)
             pending = pipe.execute()
         counts = [int(p[0][3]) if p else 1 for p in pending]
-        return decode_entries(entries, counts)
+        return decode_entries(entries, counts, self._value_field)
 
     def _xclaim(self, owner: bytes, ids: Sequence[Any], idle_ms: int) -> None:
         """Give ``ids`` to ``owner`` with this idle time; the delivery count is unchanged."""
@@ -590,6 +592,7 @@ class SyncRedisDriver:
             claim_interval=opts["claim_interval"],
             max_block=min(opts["claim_interval"], opts["socket_timeout"] / 2),
             reconnect_timeout=opts["reconnect_timeout"],
+            value_field=encode_text(opts["value_field"]),
         )
         with self._errors():
             consumer.create_group(b"0" if opts["group_start"] == "earliest" else b"$")
