@@ -81,8 +81,19 @@ def _rate(value: float) -> str:
 
 
 def _ms(value: float) -> str:
-    """Milliseconds in three significant figures (0.429, 2.40, 15.4, 175)."""
+    """Milliseconds: 0.060, 0.429, 2.40, 15.4, 175, 1,250."""
+    if value < 1:
+        return f"{value:.3f}"
     return f"{value:#.3g}".rstrip(".") if value < 1000 else f"{value:,.0f}"
+
+
+def _url_lines(url: str) -> Text:
+    """A backend's URL for the heading line: its query parameters on lines of their own."""
+    base, sep, query = url.partition("?")
+    parts = [base] + (
+        [("?" if i == 0 else "&") + q for i, q in enumerate(query.split("&"))] if sep else []
+    )
+    return Text("\n".join(parts), style="bold", overflow="fold")
 
 
 def _mbps(value: float) -> str:
@@ -169,7 +180,7 @@ def render_table(workload: Workload, rows: Sequence[Row]) -> RenderableType:
         if row.url != previous:
             if previous is not None:
                 table.add_section()
-            table.add_row(Text(row.url, style="bold"))
+            table.add_row(_url_lines(row.url))
         previous = row.url
         measured = row.status not in (UNSUPPORTED, FAILED)
         label = Text(f"  {row.api} ")

@@ -99,7 +99,7 @@ def _slow_entry(
     if value is None:
         value = own
     if value is None and len(foreign) == 1 and key is None and headers is None:
-        return (mid, sid, foreign[0][1], None, None, ts, count)  # a plain single-field entry
+        return Delivery(mid, sid, foreign[0][1], None, None, ts, count)  # one plain field
     if foreign:  # fields of another writer travel as headers, never dropped
         headers = headers or {}
         for name, data in foreign:
