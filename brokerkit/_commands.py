@@ -183,19 +183,38 @@ def _values(args: argparse.Namespace) -> Iterator[bytes]:
             raise UsageError(f"cannot read {name!r}: {exc.strerror}") from exc
 
 
+def _guarantee(command: str, chosen: str | None, broker: brokerkit.Broker) -> str:
+    """The guarantee asked for, else at-least-once where the backend keeps it, else
+    at-most-once (Redis Pub/Sub), said on stderr."""
+    if chosen is not None:
+        return chosen
+    if broker.capabilities.at_least_once:
+        return "at-least-once"
+    _err(command, "note: this backend is at-most-once only: nothing is acknowledged")
+    return "at-most-once"
+
+
 def _produce(args: argparse.Namespace) -> int:
     headers = _headers(args.header)
     sent = 0
-    with (
-        brokerkit.connect(args.url, connect_timeout=args.timeout) as broker,
-        broker.producer(args.topic, guarantee=args.guarantee) as producer,
-    ):
-        for value in _values(args):
-            producer.send(value, key=args.key, headers=headers or None)
-            sent += 1
-        producer.flush(timeout=args.flush_timeout)
+    with brokerkit.connect(args.url, connect_timeout=args.timeout) as broker:
+        guarantee = _guarantee("produce", args.guarantee, broker)
+        producer = broker.producer(args.topic, guarantee=guarantee)
+        with producer:
+            sent = _send_all(args, producer, headers)
     _err("produce", f"sent {sent} message(s) to {args.topic!r}")
     return EXIT_OK
+
+
+def _send_all(
+    args: argparse.Namespace, producer: brokerkit.Producer, headers: dict[str, str]
+) -> int:
+    sent = 0
+    for value in _values(args):
+        producer.send(value, key=args.key, headers=headers or None)
+        sent += 1
+    producer.flush(timeout=args.flush_timeout)
+    return sent
 
 
 # -- consume ---------------------------------------------------------------------------------
@@ -235,29 +254,37 @@ def _as_line(message: brokerkit.Message) -> str:
 def _consume(args: argparse.Namespace) -> int:
     if args.count is not None and args.count < 1:
         raise UsageError(f"--count must be >= 1, got {args.count}")
-    received = 0
-    with (
-        brokerkit.connect(args.url, connect_timeout=args.timeout) as broker,
-        broker.consumer(args.topic, group=args.group) as consumer,
-    ):
-        while args.count is None or received < args.count:
-            want = 100 if args.count is None else min(100, args.count - received)
-            batch = consumer.receive_many(max_messages=want, timeout=args.idle_timeout)
-            if not batch:
-                break  # nothing for --idle-timeout seconds
-            for n, message in enumerate(batch):
-                print(json.dumps(_as_json(message)) if args.json else _as_line(message))
-                received += 1
-                if args.ack:
-                    message.ack()
-                if args.count is not None and received >= args.count:
-                    for rest in batch[n + 1 :]:  # fetched beyond --count: back to the group
-                        rest.nack()
-                    break
-            sys.stdout.flush()
-    what = "acked" if args.ack else "not acked: the group gets them again"
+    with brokerkit.connect(args.url, connect_timeout=args.timeout) as broker:
+        guarantee = _guarantee("consume", args.guarantee, broker)
+        with broker.consumer(args.topic, group=args.group, guarantee=guarantee) as consumer:
+            received = _receive_all(args, consumer, guarantee == "at-least-once")
+    if guarantee == "at-most-once":
+        what = "at-most-once: acknowledged as they came"
+    else:
+        what = "acked" if args.ack else "not acked: the group gets them again"
     _err("consume", f"received {received} message(s) from {args.topic!r} ({what})")
     return EXIT_OK
+
+
+def _receive_all(args: argparse.Namespace, consumer: brokerkit.Consumer, acking: bool) -> int:
+    received = 0
+    while args.count is None or received < args.count:
+        want = 100 if args.count is None else min(100, args.count - received)
+        batch = consumer.receive_many(max_messages=want, timeout=args.idle_timeout)
+        if not batch:
+            return received  # nothing for --idle-timeout seconds
+        for n, message in enumerate(batch):
+            print(json.dumps(_as_json(message)) if args.json else _as_line(message))
+            received += 1
+            if args.ack:
+                message.ack()
+            if args.count is not None and received >= args.count:
+                if acking:
+                    for rest in batch[n + 1 :]:  # fetched beyond --count: back to the group
+                        rest.nack()
+                break
+        sys.stdout.flush()
+    return received
 
 
 # -- inspect ---------------------------------------------------------------------------------
@@ -368,8 +395,8 @@ def add_commands(commands: Any) -> None:
     produce.add_argument(
         "--guarantee",
         choices=("at-least-once", "at-most-once"),
-        default="at-least-once",
-        help="default at-least-once: exits once the broker stored every message",
+        help="default: at-least-once (exits once the broker stored every message) where the "
+        "backend keeps it, else at-most-once",
     )
     produce.add_argument(
         "--flush-timeout",
@@ -404,6 +431,11 @@ def add_commands(commands: Any) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="acknowledge what is printed (default); --no-ack leaves it to the group",
+    )
+    consume.add_argument(
+        "--guarantee",
+        choices=("at-least-once", "at-most-once"),
+        help="default: at-least-once where the backend keeps it, else at-most-once",
     )
     consume.add_argument(
         "--json",

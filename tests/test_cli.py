@@ -10,6 +10,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -192,6 +193,47 @@ def test_consume_reads_an_entry_written_by_redis_cli_style_xadd(
     finally:
         client.delete(f"{prefix}t")
         client.close()
+
+
+@pytest.mark.redis
+def test_pubsub_is_consumed_and_produced_at_most_once(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    redis = pytest.importorskip("redis")
+    prefix = f"{SESSION_PREFIX}cli-pubsub-{uuid.uuid4().hex[:8]}-"
+    url = f"redis://127.0.0.1:6379/0?mode=pubsub&key_prefix={prefix}"
+    client = redis.Redis(host="127.0.0.1", port=6379)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        unreachable(url, exc)
+    consume = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "brokerkit", "consume", url, "news"),
+            *("--count", "2", "--json", "--idle-timeout", "20"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while client.pubsub_numsub(f"{prefix}news")[0][1] == 0:  # wait for the subscription
+            assert time.monotonic() < deadline, "the consume command never subscribed"
+            assert consume.poll() is None, consume.communicate()
+            time.sleep(0.05)
+        status, _, err = run(capsys, monkeypatch, "produce", url, "news", stdin=b"one\ntwo\n")
+        assert status == 0, err
+        assert "at-most-once only" in err
+        out, err = consume.communicate(timeout=30)
+    finally:
+        if consume.poll() is None:
+            consume.kill()
+        client.close()
+    assert consume.returncode == 0, err
+    assert [json.loads(line)["value"] for line in out.splitlines()] == ["one", "two"]
+    assert "at-most-once" in err
 
 
 def test_inspect_a_topic_that_does_not_exist(
