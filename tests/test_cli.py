@@ -313,10 +313,10 @@ def test_errors_are_plain_text_on_stderr(
 
 
 def _closed_pipe(*argv: str) -> subprocess.CompletedProcess[bytes]:
-    """Run ``python -m brokerkit ARGV`` with its stdout a pipe nobody reads (``| head``)."""
+    """Run ``python -m ARGV`` with its stdout a pipe nobody reads (``| head``)."""
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "brokerkit", *argv],
+        [sys.executable, "-m", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
@@ -328,7 +328,13 @@ def _closed_pipe(*argv: str) -> subprocess.CompletedProcess[bytes]:
 
 
 @pytest.mark.parametrize(
-    "argv", [("bench", "--list-workloads"), ("backends",), ("ping", "memory://")]
+    "argv",
+    [
+        ("brokerkit", "bench", "--list-workloads"),
+        ("brokerkit.bench", "--list-workloads"),
+        ("brokerkit", "backends"),
+        ("brokerkit", "ping", "memory://"),
+    ],
 )
 def test_a_closed_pipe_ends_quietly(argv: tuple[str, ...]) -> None:
     result = _closed_pipe(*argv)

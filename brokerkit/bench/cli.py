@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._commands import guarded
 from .._dist import pip_install
 from .workload import (
     DEFAULT_WORKLOAD,
@@ -183,4 +184,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     add_arguments(parser)
     argv = list(sys.argv[1:] if argv is None else argv)
-    return run(parser.parse_args(argv), ["python", "-m", "brokerkit.bench", *argv])
+    args = parser.parse_args(argv)
+    return guarded(run, args, ["python", "-m", "brokerkit.bench", *argv], command="bench")

@@ -115,6 +115,7 @@ def main(args: argparse.Namespace, workloads: Sequence[Workload], argv: Sequence
         + (f", {versions}" if versions else "")
         + f", {env['date']}",
         highlight=False,
+        markup=False,
     )
     files = [output / "results.json", output / "results.csv", output / "results.md"]
     plots = None if args.no_plots else _plots()
@@ -139,7 +140,7 @@ def main(args: argparse.Namespace, workloads: Sequence[Workload], argv: Sequence
     write_json(files[0], env, workloads, rows, runs)
     write_csv(files[1], rows)
     write_markdown(files[2], env, workloads, rows)
-    console.print("wrote " + ", ".join(str(f) for f in files), highlight=False)
+    console.print("wrote " + ", ".join(str(f) for f in files), highlight=False, markup=False)
     failed = [row for row in rows if not row.ok]
     if failed:
         console.print(f"[bold red]{len(failed)} result(s) failed their checks or did not run[/]")
