@@ -221,11 +221,12 @@ def plot_compare_throughput(path: Path, workload: Workload, rows: Sequence[Row])
     backends = _backends(rows)
     groups = len({(r.url, r.api) for r in rows if r.produce_rate + r.consume_rate > 0})
     fig, axes = plt.subplots(
-        1, 2, figsize=(max(7.0, 3.0 * groups + 1.5), 4.8), sharey=True, squeeze=False
+        2, 1, figsize=(max(7.0, 1.8 * groups + 2.0), 8.0), sharey=True, squeeze=False
     )
+    panels = [row[0] for row in axes]
     low, high = math.inf, 0.0
     skipped: list[str] = []
-    for ax, side in zip(axes[0], ("produce", "consume"), strict=True):
+    for ax, side in zip(panels, ("produce", "consume"), strict=True):
         labels: list[str] = []
         x = 0
         for b, url in enumerate(backends):
@@ -272,13 +273,14 @@ def plot_compare_throughput(path: Path, workload: Workload, rows: Sequence[Row])
         ax.grid(axis="y", which="both", alpha=0.3)
         ax.set_axisbelow(True)
     if high > 0:
-        axes[0][0].set_ylim(low / 2, high * 3)
-    axes[0][0].set_ylabel("messages / second")
+        panels[0].set_ylim(low / 2, high * 3)
+    for ax in panels:
+        ax.set_ylabel("messages / second")
     handles = [
         Patch(color="#777777"),
         Patch(facecolor="#bdbdbd", edgecolor="#777777", hatch="//"),
     ]
-    axes[0][1].legend(handles, ["brokerkit", "raw client"], fontsize=8, frameon=False)
+    panels[0].legend(handles, ["brokerkit", "raw client"], fontsize=8, frameon=False)
     fig.suptitle(f"{workload.name}: throughput of every backend", fontweight="bold")
     note = workload.describe()
     if skipped:
