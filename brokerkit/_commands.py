@@ -120,7 +120,7 @@ def _backend_rows() -> list[dict[str, str]]:
     rows = []
     for scheme in _registry.known_schemes():
         row = {"scheme": scheme, "backend": "", "status": "", "detail": ""}
-        if scheme in _registry.PLANNED_BACKENDS and scheme not in _registry.BUILTIN_BACKENDS:
+        if scheme in _registry.PLANNED_BACKENDS and scheme not in _registry.builtin_schemes():
             row.update(status="planned", detail="not in this version of brokerkit yet")
             rows.append(row)
             continue

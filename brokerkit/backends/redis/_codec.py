@@ -104,7 +104,7 @@ def _slow_entry(
         headers = headers or {}
         for name, data in foreign:
             headers.setdefault(_dec(name), data.decode("utf-8", "backslashreplace"))
-    return (mid, sid, b"" if value is None else value, key, headers, ts, count)
+    return Delivery(mid, sid, b"" if value is None else value, key, headers, ts, count)
 
 
 def decode_entries(
@@ -136,7 +136,7 @@ def decode_entries(
         if counts is not None:
             count = counts[i]
         if len(fields) == 2 and fields[0] == value_field:
-            append((mid, sid, fields[1], None, None, ts, count))
+            append(Delivery(mid, sid, fields[1], None, None, ts, count))
         else:
             append(_slow_entry(mid, sid, fields, ts, count, value_field))
     return out
