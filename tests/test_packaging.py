@@ -233,10 +233,16 @@ def test_the_installed_wheel_runs_the_demo_and_the_commands(
     installed: Path, tmp_path: Path
 ) -> None:
     python = str(installed / "python")
-    where = _run(
-        installed, python, "-c", "import brokerkit; print(brokerkit.__file__)", cwd=tmp_path
+    probe = (
+        "import brokerkit, importlib.metadata as m; "
+        f"print(brokerkit.__file__); print(m.version({DISTRIBUTION!r}), brokerkit.__version__)"
     )
-    assert where.stdout.startswith(str(installed.parent)), where.stdout + where.stderr
+    where = _run(installed, python, "-c", probe, cwd=tmp_path)
+    assert where.returncode == 0, where.stderr
+    path, versions = where.stdout.splitlines()
+    assert path.startswith(str(installed.parent))  # the wheel's brokerkit, not the worktree's
+    installed_version, module_version = versions.split()
+    assert installed_version == module_version == brokerkit.__version__
     demo = _run(installed, python, "-m", "brokerkit.demo", cwd=tmp_path)
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "billing members shared 10 orders" in demo.stdout
