@@ -27,7 +27,7 @@ from . import _registry
 from ._dist import pip_install
 from ._inspect import TopicInfo, get_inspector
 
-__all__ = ["add_commands", "guarded"]
+__all__ = ["add_commands", "guarded", "run_handler"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_TIMEOUT = 5.0
