@@ -13,7 +13,7 @@ from ..._inspect import GroupInfo, TopicInfo
 from ..._url import BrokerURL
 from ...errors import BrokerConnectionError, scrub
 from ._codec import encode_text
-from ._common import client_kwargs, endpoint
+from ._common import HANDBACK, client_kwargs, endpoint
 
 __all__ = ["inspect_topic", "server_info"]
 
@@ -61,10 +61,35 @@ def inspect_topic(url: BrokerURL, options: Mapping[str, Any], topic: str) -> Top
                     return TopicInfo(topic=topic, exists=False)
                 raise
             groups: Any = client.xinfo_groups(key)
+            with client.pipeline(transaction=False) as pipe:
+                for g in groups:
+                    pipe.xinfo_consumers(key, g["name"])
+                members: Any = pipe.execute()
     except rex.RedisError as exc:
         raise _fail(url, exc) from exc
     first, last = stream.get("first-entry"), stream.get("last-entry")
-    notes = ["consumers: members Redis knows of, idle ones included until removed"]
+    infos, handed_back = [], []
+    for g, found in zip(groups, members, strict=True):
+        name = _text(g["name"]) or ""
+        live = [m for m in found if m["name"] != HANDBACK]
+        held = sum(int(m["pending"]) for m in found if m["name"] == HANDBACK)
+        if held:
+            handed_back.append(f"{held} in {name!r}")
+        infos.append(
+            GroupInfo(
+                name=name,
+                consumers=len(live),
+                pending=int(g["pending"]),
+                lag=_int(g.get("lag")),
+                last_delivered=_text(g.get("last-delivered-id")),
+            )
+        )
+    notes = ["consumers: members Redis knows of (a crashed one stays until removed)"]
+    if handed_back:
+        notes.append(
+            "pending includes messages that closed consumers handed back, for the next "
+            "live member to claim: " + ", ".join(handed_back)
+        )
     if any(g.get("lag") is None for g in groups):
         notes.append("lag: Redis cannot tell after entries were deleted or trimmed (or < 7.0)")
     return TopicInfo(
@@ -73,16 +98,7 @@ def inspect_topic(url: BrokerURL, options: Mapping[str, Any], topic: str) -> Top
         messages=int(stream["length"]),
         first_id=_text(first[0]) if first else None,
         last_id=_text(last[0]) if last else None,
-        groups=tuple(
-            GroupInfo(
-                name=_text(g["name"]) or "",
-                consumers=int(g["consumers"]),
-                pending=int(g["pending"]),
-                lag=_int(g.get("lag")),
-                last_delivered=_text(g.get("last-delivered-id")),
-            )
-            for g in groups
-        ),
+        groups=tuple(infos),
         notes=tuple(notes),
     )
 
