@@ -10,6 +10,7 @@ Every client error is mapped in one place, ``ErrorMapper`` (see ``_common.error_
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -57,6 +58,8 @@ from .._compat import (
     aclose_redis,
 )
 
+log = logging.getLogger("brokerkit.redis")
+
 #: What a Redis server accepts as one argument by default (proto-max-bulk-len).
 DEFAULT_MAX_BULK = 512 * 1024 * 1024
 #: Largest number of commands sent in one pipeline round trip.
@@ -65,6 +68,11 @@ PIPELINE_CHUNK = 10_000
 EMPTY_CLAIM_GAP = 0.05
 #: A blocking pub/sub wait without deadline wakes up this often.
 PUBSUB_SLICE = 1.0
+
+
+def _name(raw: bytes) -> str:
+    """A stream or group name for a log line."""
+    return raw.decode("utf-8", "backslashreplace")
 
 
 class AsyncRedisProducer:
@@ -239,8 +247,27 @@ class AsyncRedisConsumer:
                     if not failures:
                         lost_at = now
                     failures += 1
+                    stream, group = _name(self._stream), _name(self._group)
                     if now - lost_at >= self._reconnect_timeout:
+                        log.warning(
+                            "redis at %s: gave up reconnecting after %.1f s "
+                            "(stream %r, group %r): %s",
+                            self._errors.where,
+                            now - lost_at,
+                            stream,
+                            group,
+                            exc,
+                        )
                         raise
+                    log.warning(
+                        "redis at %s: connection lost while reading stream %r (group %r): "
+                        "%s; reconnect attempt %d",
+                        self._errors.where,
+                        stream,
+                        group,
+                        exc,
+                        failures,
+                    )
                     await asleep(backoff().compute(failures))
 
     async def _fetch(self, max_messages: int, timeout: float | None) -> list[Delivery]:
@@ -535,6 +562,12 @@ class AsyncRedisDriver:
             with contextlib.suppress(Exception):
                 await aclose_redis(probe)
         self._client = self._new_client(retries_for(self._options["reconnect_timeout"]))
+        log.info(
+            "connected to redis at %s, database %s (%s)",
+            self._errors.where,
+            self._kwargs["db"],
+            "pubsub" if self._pubsub else "streams",
+        )
 
     def _live(self) -> Any:
         assert self._client is not None, "connect() first"
@@ -613,6 +646,8 @@ class AsyncRedisDriver:
         return consumer
 
     async def close(self) -> None:
+        if self._client is not None:
+            log.info("closing the connection to redis at %s", self._errors.where)
         for client in (self._client, self._once, *self._producers):
             if client is not None:
                 with contextlib.suppress(Exception):
