@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import logging
 import os
 import sys
 import time
@@ -347,6 +348,12 @@ def _common(parser: argparse.ArgumentParser, *, topic: bool) -> None:
         metavar="SECONDS",
         help=f"connect timeout (default {DEFAULT_TIMEOUT:g})",
     )
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="warning",
+        help="show brokerkit's log lines from this level on, on stderr (default warning)",
+    )
 
 
 def add_commands(commands: Any) -> None:
@@ -460,4 +467,11 @@ def add_commands(commands: Any) -> None:
 def run_handler(args: argparse.Namespace) -> int:
     """Run the subcommand ``args`` was parsed for (one added by :func:`add_commands`)."""
     handler: Callable[[argparse.Namespace], int] = args.handler
+    level = getattr(args, "log_level", None)
+    if level is not None and not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
     return guarded(handler, args, command=args.command)

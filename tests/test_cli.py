@@ -343,6 +343,19 @@ def test_a_closed_pipe_ends_quietly(argv: tuple[str, ...]) -> None:
     assert result.returncode == 0
 
 
+def test_log_level_shows_the_library_log_on_stderr() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "brokerkit", "ping", "memory://cli-log", "--log-level", "info"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "INFO brokerkit.memory: connected to the in-process broker 'cli-log'" in result.stderr
+    assert "brokerkit.memory" not in result.stdout
+
+
 def test_the_demo_prints_help() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "brokerkit.demo", "--help"],
