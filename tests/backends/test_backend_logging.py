@@ -5,10 +5,14 @@ host, stream and group), and never a password."""
 from __future__ import annotations
 
 import logging
+import shutil
+import socket
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,3 +103,62 @@ def test_redis_warns_on_each_reconnect_attempt_of_a_read(
         "(group 'loggers'): "
     )
     assert warnings[0].endswith("; reconnect attempt 1")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [
+            *("redis-server", "--port", str(port), "--bind", "127.0.0.1"),
+            *("--save", "", "--dir", str(workdir), "--appendonly", "no"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            assert time.monotonic() < deadline, "the private redis-server did not start"
+            time.sleep(0.05)
+
+
+@pytest.mark.redis
+def test_redis_warns_on_each_reconnect_attempt_of_a_send(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pytest.importorskip("redis")
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    port = _free_port()
+    server = _start_redis(port, tmp_path)
+    try:
+        caplog.set_level(logging.WARNING, logger="brokerkit.redis")
+        with (
+            brokerkit.connect(f"redis://127.0.0.1:{port}/0") as broker,
+            broker.producer("log-sends") as producer,
+        ):
+            producer.send(b"before", wait=True)
+            server.kill()
+            server.wait(timeout=10)
+            sent = threading.Thread(target=lambda: producer.send(b"during", wait=True))
+            sent.start()
+            time.sleep(0.6)  # the send retries against a closed port meanwhile
+            server = _start_redis(port, tmp_path)
+            sent.join(timeout=30)
+            assert not sent.is_alive()
+        warnings = [r.getMessage() for r in caplog.records if r.name == "brokerkit.redis"]
+        assert warnings, "no reconnect warning"
+        assert warnings[0].startswith(f"redis at 127.0.0.1:{port}: ")
+        assert "reconnect attempt 1 of " in warnings[0]
+    finally:
+        server.kill()
+        server.wait(timeout=10)

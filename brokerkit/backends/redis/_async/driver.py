@@ -547,7 +547,7 @@ class AsyncRedisDriver:
         self._max_bytes: int | None = None
 
     def _new_client(self, retries: int, **overrides: Any) -> Any:
-        retry = ARetry(backoff() if retries else NoBackoff(), retries)
+        retry = ARetry(backoff() if retries else NoBackoff(), retries, self._errors.where)
         client = ARedis(**{**self._kwargs, **overrides}, retry=retry, protocol=2)
         for command in RAW_COMMANDS:
             client.set_response_callback(command, raw_reply)

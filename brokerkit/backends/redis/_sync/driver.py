@@ -544,7 +544,7 @@ class SyncRedisDriver:
         self._max_bytes: int | None = None
 
     def _new_client(self, retries: int, **overrides: Any) -> Any:
-        retry = Retry(backoff() if retries else NoBackoff(), retries)
+        retry = Retry(backoff() if retries else NoBackoff(), retries, self._errors.where)
         client = Redis(**{**self._kwargs, **overrides}, retry=retry, protocol=2)
         for command in RAW_COMMANDS:
             client.set_response_callback(command, raw_reply)
