@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
 import socket
@@ -1095,3 +1096,27 @@ async def test_public_api_keeps_its_timeouts_against_a_silent_broker() -> None:
         with contextlib.suppress(brokerkit.BrokerError):
             await broker.close()
         assert time.monotonic() - closing < 15, "close() kept its timeouts"
+
+
+def test_logs_connect_loss_reconnect_and_close(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="brokerkit.amqp")
+    name = _name("log")
+    url = f"amqp://guest:guest@{HOST}:{PORT}/?reconnect_interval=0.2"
+    with brokerkit.connect(url, client_id=name) as broker:
+        assert broker.capabilities.at_least_once
+        assert _close_connection(name) == 1
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(
+            "reconnected" in r.getMessage() for r in caplog.records
+        ):
+            time.sleep(0.05)
+    messages = [r.getMessage() for r in caplog.records if r.name == "brokerkit.amqp"]
+    where = f"{HOST}:{PORT}"
+    assert messages[0] == f"connected to RabbitMQ at {where}, vhost '/'"
+    assert any(
+        m.startswith(f"RabbitMQ at {where}: connection lost") and "CONNECTION_FORCED" in m
+        for m in messages
+    )
+    assert f"reconnected to RabbitMQ at {where}" in messages
+    assert messages[-1] == f"closing the connection to RabbitMQ at {where}"
+    assert not any("guest:guest" in m for m in messages)

@@ -610,6 +610,26 @@ class AsyncAmqpDriver:
                 ) from exc
             raise
         self._connection = connection
+        connection.close_callbacks.add(self._on_lost)
+        connection.reconnect_callbacks.add(self._on_reconnected)
+        log.info(
+            "connected to RabbitMQ at %s:%s, vhost %r", self.host, self.port, c.vhost(self.url)
+        )
+
+    def _on_lost(self, _: Any, exc: BaseException | None = None) -> None:
+        if self._connection is None or isinstance(exc, asyncio.CancelledError):
+            return  # closed on purpose
+        reason = self.errors.convert(exc) if exc is not None else "closed"
+        log.warning(
+            "RabbitMQ at %s:%s: connection lost (%s); reconnecting every %s s",
+            self.host,
+            self.port,
+            reason,
+            self.options["reconnect_interval"],
+        )
+
+    def _on_reconnected(self, *_: Any) -> None:
+        log.info("reconnected to RabbitMQ at %s:%s", self.host, self.port)
 
     @staticmethod
     async def _close_quietly(connection: AbstractRobustConnection) -> None:
@@ -780,6 +800,7 @@ class AsyncAmqpDriver:
     async def close(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
+            log.info("closing the connection to RabbitMQ at %s:%s", self.host, self.port)
             await self._close_quietly(connection)
 
 
