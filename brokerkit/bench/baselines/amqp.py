@@ -32,6 +32,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from ..._url import make_url
 from ...backends.amqp._common import endpoint, queue_name, vhost
+from ...backends.amqp._testing import cleanup
 from ..targets import GROUP, Setup
 
 __all__ = ["BASELINE"]
@@ -280,6 +281,10 @@ class AmqpBaseline:
                     await channel.exchange_delete(topic)
 
         asyncio.run(run())
+        # Queues of other groups (brokerkit.bench.processor's, say), where rabbitmqctl can
+        # list them: every exchange and queue named after these topics.
+        for topic in topics:
+            cleanup(url, topic)
 
     def versions(self, url: str) -> dict[str, str]:
         out = {"aio-pika": importlib.metadata.version("aio-pika")}
