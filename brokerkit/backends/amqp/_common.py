@@ -251,8 +251,14 @@ def error_table(where: str, *, connecting: bool = False) -> ErrorTable:
     def timeout(exc: BaseException) -> BrokerError:
         return TimeoutError(f"RabbitMQ at {where} did not answer in time", backend="amqp")
 
+    def silent(exc: BaseException) -> BrokerError:
+        return BrokerConnectionError(
+            f"RabbitMQ at {where} did not answer within the connect timeout", backend="amqp"
+        )
+
     if connecting:
         return (
+            ((builtins.TimeoutError,), silent),
             (
                 (ax.ProbableAuthenticationError, ax.AuthenticationError, ax.ConnectionNotAllowed),
                 auth,

@@ -29,7 +29,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import aio_pika
-import aiormq
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 from aiormq.abc import ChannelFrame, DeliveredMessage
 from pamqp.body import ContentBody
@@ -597,17 +596,8 @@ class AsyncAmqpDriver:
             with self.errors(connecting=True):
                 async with asyncio.timeout(timeout):
                     await connection.connect(timeout=timeout)
-        except BaseException as exc:
-            await asyncio.shield(self._close_quietly(connection))
-            if isinstance(exc, builtins.TimeoutError | asyncio.CancelledError) and not (
-                isinstance(exc, BrokerConnectionError)
-            ):
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                raise BrokerConnectionError(
-                    f"RabbitMQ at {self.host}:{self.port} did not answer within {timeout} s",
-                    backend="amqp",
-                ) from exc
+        except BaseException:
+            await asyncio.shield(self._close_quietly(connection))  # stop its reconnect task
             raise
         self._connection = connection
         connection.close_callbacks.add(self._on_lost)
@@ -805,5 +795,3 @@ class AsyncAmqpDriver:
 
 
 __all__ = ["AsyncAmqpConsumer", "AsyncAmqpDriver", "AsyncAmqpProducer"]
-
-_ = aiormq  # the client library under aio-pika (its channel carries the hot paths)
