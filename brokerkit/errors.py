@@ -128,12 +128,15 @@ ErrorTable = Sequence[
 
 
 @contextmanager
-def map_errors(table: ErrorTable, *, secrets: Sequence[str] = ()) -> Iterator[None]:
+def map_errors(
+    table: ErrorTable, *, secrets: Sequence[str] = (), url: str | None = None
+) -> Iterator[None]:
     """Translate client-library exceptions through ``table`` (first match wins).
 
     Each row is ``(exception types, factory)``; the factory builds the brokerkit error.
-    Its message is scrubbed of credentials and the original is chained as ``__cause__``.
-    BrokerErrors pass through untouched.
+    Its message is scrubbed of credentials and the original is chained as ``__cause__``;
+    ``url`` (already masked, e.g. ``BrokerURL.render()``) becomes its ``.url`` unless the
+    factory set one. BrokerErrors pass through untouched.
     """
     try:
         yield
@@ -145,5 +148,7 @@ def map_errors(table: ErrorTable, *, secrets: Sequence[str] = ()) -> Iterator[No
                 err = factory(exc)
                 err.message = scrub(err.message, secrets)
                 err.args = (err.message,)
+                if err.url is None and url is not None:
+                    err.url = scrub(url, secrets)
                 raise err from exc
         raise

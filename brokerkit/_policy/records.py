@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._types import RESERVED_HEADER_PREFIX
@@ -70,3 +70,38 @@ def record_of(item: Any) -> tuple[bytes, bytes | None, dict[str, str] | None]:
             f"got a tuple of {len(item)}"
         )
     return coerce_value(item), None, None
+
+
+def records_of(messages: Iterable[Any]) -> list[tuple[bytes, bytes | None, dict[str, str] | None]]:
+    """The records of a ``send_many()`` batch, checked (see :func:`record_of`).
+
+    A batch is an iterable of messages; ``str``, ``bytes`` and the like are iterable too
+    but are one message, not a batch (``send_many("abc")`` used to send three 1-byte
+    messages), and a mapping is not a batch either: both raise TypeError.
+    """
+    if isinstance(messages, str | bytes | bytearray | memoryview):
+        raise TypeError(
+            f"send_many() takes an iterable of messages, got a single "
+            f"{type(messages).__name__} ({_preview(messages)}); "
+            "use send(value) for one message, or send_many([value, ...])"
+        )
+    if isinstance(messages, Mapping):
+        raise TypeError(
+            "send_many() takes an iterable of messages (values, or (value, key) / "
+            f"(value, key, headers) tuples), got a {type(messages).__name__}; "
+            "for key -> value pairs use send_many(mapping.items()) with (value, key) order: "
+            "send_many([(v, k) for k, v in mapping.items()])"
+        )
+    try:
+        items = iter(messages)
+    except TypeError:
+        raise TypeError(
+            "send_many() takes an iterable of messages (values, or (value, key) / "
+            f"(value, key, headers) tuples), got {type(messages).__name__}"
+        ) from None
+    return [record_of(item) for item in items]
+
+
+def _preview(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

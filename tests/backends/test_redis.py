@@ -567,6 +567,8 @@ def _assert_error(
     assert type(err) is cls, f"{type(err).__module__}.{type(err).__qualname__}: {err}"
     assert not isinstance(err, redis.RedisError)
     assert where in str(err)
+    # BrokerError.url: the URL the error is about, with the password masked.
+    assert err.url is not None and where in err.url, f"url={err.url!r}"
     texts = [str(err), repr(err), repr(err.args), repr(err.__dict__)]
     texts.append("".join(traceback.format_exception(err)))  # with the chained redis-py error
     for secret in secrets:
@@ -593,6 +595,43 @@ async def test_nothing_listening_async() -> None:
     with pytest.raises(brokerkit.BrokerError) as info:
         await brokerkit.connect_async(f"redis://:{SECRET}@127.0.0.1:{port}/0", connect_timeout=2)
     _assert_error(info.value, brokerkit.BrokerConnectionError, f"127.0.0.1:{port}", SECRET)
+
+
+@pytest.mark.parametrize("silent", [SilentServer, NotRedisServer], ids=["silent", "not-redis"])
+def test_rediss_against_a_server_without_tls_hints_at_tls(silent: type[SilentServer]) -> None:
+    """rediss:// to a plain-text port used to fail with "Timeout connecting to server"
+    and nothing more: the error now says that TLS may be the cause, sync and async."""
+    with silent() as server:
+        where = f"127.0.0.1:{server.port}"
+        url = f"rediss://:{SECRET}@{where}/0"
+        with pytest.raises(brokerkit.BrokerError) as info:
+            brokerkit.connect(url, connect_timeout=1)
+        _assert_error(info.value, brokerkit.BrokerConnectionError, where, SECRET)
+        assert "TLS" in str(info.value) and "redis://" in str(info.value)
+        with pytest.raises(brokerkit.BrokerError) as info:
+            asyncio.run(_connect_and_close(url))
+        _assert_error(info.value, brokerkit.BrokerConnectionError, where, SECRET)
+        assert "TLS" in str(info.value)
+
+
+def test_rediss_against_the_plain_text_redis_port_hints_at_tls(raw: Any) -> None:
+    url = brokerkit.make_url(URL)
+    where = f"{url.host}:{url.port or 6379}"
+    with pytest.raises(brokerkit.BrokerConnectionError) as info:
+        brokerkit.connect(f"rediss://{where}/0", connect_timeout=2, tls_verify=False)
+    assert "TLS" in str(info.value), str(info.value)
+    assert where in str(info.value)
+
+
+def test_nothing_listening_gives_no_tls_hint() -> None:
+    with pytest.raises(brokerkit.BrokerConnectionError) as info:
+        brokerkit.connect(f"rediss://127.0.0.1:{_free_port()}/0", connect_timeout=2)
+    assert "TLS" not in str(info.value), "a refused connection is not a TLS problem"
+
+
+async def _connect_and_close(url: str) -> None:
+    async with brokerkit.connect_async(url, connect_timeout=1):
+        pass
 
 
 def test_unknown_host_is_a_connection_error_naming_it() -> None:

@@ -154,14 +154,29 @@ def reply_text(exc: BaseException) -> str:
     return f"{code} {exc}" if code else str(exc)
 
 
-def error_table(host: str, port: int, *, connecting: bool = False) -> ErrorTable:
+def tls_hint(host: str, port: int, tls: bool) -> str:
+    """What to check when a connection fails in a way a TLS mismatch causes: a TLS
+    handshake against a plain-text port gets no answer it understands (a timeout or a
+    reset), and plain text against a TLS port is dropped."""
+    where = f"{host}:{port}"
+    if tls:
+        return (
+            f" (rediss:// speaks TLS: if the server at {where} serves plain text, "
+            "use redis:// instead)"
+        )
+    return f" (if the server at {where} expects TLS, use rediss:// instead of redis://)"
+
+
+def error_table(host: str, port: int, *, connecting: bool = False, tls: bool = False) -> ErrorTable:
     """redis-py exceptions -> brokerkit errors, naming the server (never the password).
 
     ``connecting``: the table for connect(), where whatever goes wrong (a refused
     connection, no answer, bad credentials, a server that does not speak RESP, a refused
-    SELECT) means the broker cannot be used: BrokerConnectionError.
+    SELECT) means the broker cannot be used: BrokerConnectionError. There, a failure
+    that a TLS mismatch causes (no answer, a reset, a garbled reply) says so.
     """
     where = f"{host}:{port}"
+    hint = tls_hint(host, port, tls) if connecting else ""
 
     def auth(exc: BaseException) -> BrokerError:
         return BrokerConnectionError(
@@ -169,11 +184,14 @@ def error_table(host: str, port: int, *, connecting: bool = False) -> ErrorTable
         )
 
     def conn(exc: BaseException) -> BrokerError:
-        return BrokerConnectionError(f"cannot reach redis at {where}: {exc}", backend="redis")
+        text = f"cannot reach redis at {where}: {exc}"
+        if connecting and not _refused(exc):
+            text += hint
+        return BrokerConnectionError(text, backend="redis")
 
     def garbled(exc: BaseException) -> BrokerError:
         return BrokerConnectionError(
-            f"the server at {where} does not answer like redis: {exc}", backend="redis"
+            f"the server at {where} does not answer like redis: {exc}{hint}", backend="redis"
         )
 
     def setup(exc: BaseException) -> BrokerError:
@@ -199,20 +217,32 @@ def error_table(host: str, port: int, *, connecting: bool = False) -> ErrorTable
     )
 
 
+def _refused(exc: BaseException) -> bool:
+    """True when nothing listens at all (no TLS mismatch can explain that)."""
+    return "refused" in str(exc).lower() or isinstance(exc.__cause__, ConnectionRefusedError)
+
+
 class ErrorMapper:
     """``with mapper():`` maps redis-py exceptions (see :func:`error_table`); this is the
-    one place where they are translated. ``mapper(connecting=True)`` for connect()."""
+    one place where they are translated. ``mapper(connecting=True)`` for connect().
+    Every error carries ``url`` (the password masked) as its ``.url``."""
 
-    __slots__ = ("_connecting", "_secrets", "_table", "where")
+    __slots__ = ("_connecting", "_secrets", "_table", "url", "where")
 
-    def __init__(self, host: str, port: int, password: str | None) -> None:
+    def __init__(
+        self, host: str, port: int, password: str | None, url: BrokerURL | None = None
+    ) -> None:
         self.where = f"{host}:{port}"
-        self._table = error_table(host, port)
-        self._connecting = error_table(host, port, connecting=True)
+        tls = url is not None and url.scheme == "rediss"
+        self.url = url.without_query().render() if url is not None else None
+        self._table = error_table(host, port, tls=tls)
+        self._connecting = error_table(host, port, connecting=True, tls=tls)
         self._secrets = [password] if password else []
 
     def __call__(self, connecting: bool = False) -> AbstractContextManager[None]:
-        return map_errors(self._connecting if connecting else self._table, secrets=self._secrets)
+        return map_errors(
+            self._connecting if connecting else self._table, secrets=self._secrets, url=self.url
+        )
 
 
 __all__ = [

@@ -96,6 +96,7 @@ class AsyncRedisProducer:
                 f"messages: {failures[0][1]}",
                 failures=failures,
                 backend="redis",
+                url=self._errors.url,
             )
 
     async def flush(self, timeout: float | None) -> None:
@@ -497,7 +498,9 @@ class AsyncRedisDriver:
     ) -> None:
         self._options = options
         self._kwargs = client_kwargs(url, options)
-        self._errors = ErrorMapper(self._kwargs["host"], self._kwargs["port"], url.password)
+        self._errors = ErrorMapper(
+            self._kwargs["host"], self._kwargs["port"], url.password, url=url
+        )
         self._pubsub = options["mode"] == "pubsub"
         self._prefix = options["key_prefix"]
         self._maxlen: int | None = options["maxlen"]

@@ -97,6 +97,7 @@ class SyncRedisProducer:
                 f"messages: {failures[0][1]}",
                 failures=failures,
                 backend="redis",
+                url=self._errors.url,
             )
 
     def flush(self, timeout: float | None) -> None:
@@ -494,7 +495,9 @@ class SyncRedisDriver:
     ) -> None:
         self._options = options
         self._kwargs = client_kwargs(url, options)
-        self._errors = ErrorMapper(self._kwargs["host"], self._kwargs["port"], url.password)
+        self._errors = ErrorMapper(
+            self._kwargs["host"], self._kwargs["port"], url.password, url=url
+        )
         self._pubsub = options["mode"] == "pubsub"
         self._prefix = options["key_prefix"]
         self._maxlen: int | None = options["maxlen"]
