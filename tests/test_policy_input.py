@@ -18,7 +18,8 @@ def test_a_str_or_bytes_is_not_a_batch(batch: Any) -> None:
     with pytest.raises(TypeError) as info:
         records_of(batch)
     message = str(info.value)
-    assert "send_many()" in message and "iterable of messages" in message
+    assert "send_many()" in message
+    assert "iterable of messages" in message
     assert type(batch).__name__ in message
     assert "send(value)" in message
 

@@ -607,7 +607,8 @@ def test_rediss_against_a_server_without_tls_hints_at_tls(silent: type[SilentSer
         with pytest.raises(brokerkit.BrokerError) as info:
             brokerkit.connect(url, connect_timeout=1)
         _assert_error(info.value, brokerkit.BrokerConnectionError, where, SECRET)
-        assert "TLS" in str(info.value) and "redis://" in str(info.value)
+        assert "TLS" in str(info.value)
+        assert "redis://" in str(info.value)
         with pytest.raises(brokerkit.BrokerError) as info:
             asyncio.run(_connect_and_close(url))
         _assert_error(info.value, brokerkit.BrokerConnectionError, where, SECRET)
