@@ -568,7 +568,8 @@ def _assert_error(
     assert not isinstance(err, redis.RedisError)
     assert where in str(err)
     # BrokerError.url: the URL the error is about, with the password masked.
-    assert err.url is not None and where in err.url, f"url={err.url!r}"
+    assert err.url is not None, f"no .url on {err!r}"
+    assert where in err.url
     texts = [str(err), repr(err), repr(err.args), repr(err.__dict__)]
     texts.append("".join(traceback.format_exception(err)))  # with the chained redis-py error
     for secret in secrets:
