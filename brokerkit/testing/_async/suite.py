@@ -52,6 +52,15 @@ def _values(msgs: list[AsyncMessage]) -> list[bytes]:
     return [m.value for m in msgs]
 
 
+async def _ends(handle: Any, what: str) -> Any:
+    """The result of a background call that must end within DELIVERY_TIMEOUT: an
+    assertion that fails with ``what``, never a hang until the test runner's timeout."""
+    try:
+        return await handle.wait(DELIVERY_TIMEOUT)
+    except TimeoutError:
+        raise AssertionError(f"{what} did not end within {DELIVERY_TIMEOUT} s") from None
+
+
 class AsyncSuite:
     """The portable behaviour of every brokerkit backend, through the async API.
 
@@ -687,20 +696,20 @@ class AsyncSuite:
             async with abroker.producer(topic, guarantee=g) as producer:
                 await producer.send(b"one")
             first_seen = AWaiter()
-
-            async def close_it() -> None:
-                assert await first_seen.wait(DELIVERY_TIMEOUT)
-                # Let the iteration block on the empty topic again (either order must end it).
-                await asleep(0.2)
-                await consumer.close()
-
-            closer = arun(close_it)
             seen = []
-            async for msg in consumer:
-                seen.append(msg.value)
-                await msg.ack()
-                first_seen.set()
-            await closer.wait()
+
+            async def iterate() -> None:
+                async for msg in consumer:
+                    seen.append(msg.value)
+                    await msg.ack()
+                    first_seen.set()
+
+            iteration = arun(iterate)
+            assert await first_seen.wait(DELIVERY_TIMEOUT), "the message never came"
+            # Let the iteration block on the empty topic again (either order must end it).
+            await asleep(0.2)
+            await consumer.close()
+            await _ends(iteration, "iterating a consumer closed elsewhere")
         assert seen == [b"one"]
 
     async def test_iteration_ends_when_closed_in_the_loop(
@@ -711,12 +720,20 @@ class AsyncSuite:
             async with abroker.producer(topic, guarantee=g) as producer:
                 await producer.send_many([b"1", b"2", b"3"])
             seen = []
-            async for msg in consumer:
-                seen.append(msg.value)
-                await msg.ack()
-                await consumer.close()
+
+            async def iterate() -> None:
+                async for msg in consumer:
+                    seen.append(msg.value)
+                    await msg.ack()
+                    await consumer.close()
+
+            await _ends(arun(iterate), "iterating a consumer closed in the loop body")
             assert len(seen) == 1
-            seen2 = [msg async for msg in consumer]
+
+            async def iterate_closed() -> list[Any]:
+                return [msg async for msg in consumer]
+
+            seen2 = await _ends(arun(iterate_closed), "iterating a closed consumer")
             assert seen2 == [], "iterating a closed consumer ends at once"
 
     # -- bad input ---------------------------------------------------------------------
@@ -877,3 +894,80 @@ class AsyncSuite:
             assert info.value.capability == "nack_delay"
             await msg.nack(delay=0)  # no delay asked: fine
             assert _values(await acollect(consumer, 1, ack=True)) == [b"d"]
+
+    # -- faults no other case notices ----------------------------------------------------
+
+    @requires("at_least_once")
+    async def test_nack_without_requeue_and_without_dead_letter_topic_drops(
+        self, abroker: AsyncBroker, topic: str, group: str
+    ) -> None:
+        """``nack(requeue=False)`` with no dead_letter_topic drops the message: it is not
+        delivered again, neither to this consumer nor after a reopen of the group."""
+        caps = abroker.capabilities
+        kwargs: dict[str, Any] = {"group": group} if caps.consumer_groups else {}
+        async with abroker.consumer(topic, commit="sync", **kwargs) as consumer:
+            async with abroker.producer(topic) as producer:
+                await producer.send_many([b"drop me", b"keep me"])
+            got = await acollect(consumer, 2)
+            by_value = {m.value: m for m in got}
+            assert sorted(by_value) == [b"drop me", b"keep me"]
+            await by_value[b"drop me"].nack(requeue=False)
+            await by_value[b"keep me"].ack()
+            assert await acollect(consumer, 1, QUIET_PERIOD) == [], "a dropped message came back"
+        if caps.consumer_groups:
+            async with abroker.consumer(topic, **kwargs) as reopened:
+                assert await acollect(reopened, 1, QUIET_PERIOD) == [], (
+                    "a message nacked with requeue=False came back to its group"
+                )
+
+    @requires("at_least_once", "consumer_groups")
+    async def test_closing_one_member_hands_back_only_its_own_messages(
+        self, abroker: AsyncBroker, topic: str, group: str
+    ) -> None:
+        """close() hands back what the closing member holds, never what another member
+        holds unacked: that one stays with its holder (no redelivery to a third member)."""
+        async with (
+            abroker.consumer(topic, group=group, commit="sync", prefetch=1) as keeper,
+            abroker.consumer(topic, group=group, commit="sync", prefetch=1) as watcher,
+        ):
+            leaver = await abroker.consumer(topic, group=group, commit="sync", prefetch=1)
+            try:
+                async with abroker.producer(topic) as producer:
+                    await producer.send(b"kept")
+                [kept] = await acollect(keeper, 1)
+                async with abroker.producer(topic) as producer:
+                    await producer.send(b"left")
+                [left] = await acollect(leaver, 1)
+                assert left.value == b"left"
+            finally:
+                await leaver.close()
+            got = await acollect(watcher, 2, HANDBACK_BOUND)
+            assert _values(got) == [b"left"], (
+                f"closing one member handed back {_values(got)}; only b'left' was its own"
+            )
+            for msg in got:
+                await msg.ack()
+            await kept.ack()
+            assert await acollect(watcher, 1, QUIET_PERIOD) == []
+
+    @requires("at_most_once", "consumer_groups")
+    async def test_at_most_once_close_loses_nothing_fetched_ahead(
+        self, abroker: AsyncBroker, topic: str, group: str
+    ) -> None:
+        """An at-most-once consumer may lose what it was handed, never what it fetched
+        ahead and did not hand out: after a clean close, the rest goes to the group."""
+        amo = Guarantee.AT_MOST_ONCE
+        values = [b"m%02d" % i for i in range(20)]
+        async with abroker.consumer(topic, group=group, guarantee=amo) as later:
+            first = await abroker.consumer(topic, group=group, guarantee=amo)
+            try:
+                async with abroker.producer(topic, guarantee=amo) as producer:
+                    await producer.send_many(values)
+                msg = await first.receive(timeout=DELIVERY_TIMEOUT)
+                assert msg is not None
+            finally:
+                await first.close()
+            rest = await acollect(later, len(values) - 1)
+            assert sorted([msg.value, *_values(rest)]) == values, (
+                f"{len(values) - 1 - len(rest)} messages fetched ahead were lost on close"
+            )

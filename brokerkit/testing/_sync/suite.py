@@ -53,6 +53,15 @@ def _values(msgs: list[Message]) -> list[bytes]:
     return [m.value for m in msgs]
 
 
+def _ends(handle: Any, what: str) -> Any:
+    """The result of a background call that must end within DELIVERY_TIMEOUT: an
+    assertion that fails with ``what``, never a hang until the test runner's timeout."""
+    try:
+        return handle.wait(DELIVERY_TIMEOUT)
+    except TimeoutError:
+        raise AssertionError(f"{what} did not end within {DELIVERY_TIMEOUT} s") from None
+
+
 class SyncSuite:
     """The portable behaviour of every brokerkit backend, through the async API.
 
@@ -670,20 +679,20 @@ class SyncSuite:
             with broker.producer(topic, guarantee=g) as producer:
                 producer.send(b"one")
             first_seen = Waiter()
-
-            def close_it() -> None:
-                assert first_seen.wait(DELIVERY_TIMEOUT)
-                # Let the iteration block on the empty topic again (either order must end it).
-                sleep(0.2)
-                consumer.close()
-
-            closer = run(close_it)
             seen = []
-            for msg in consumer:
-                seen.append(msg.value)
-                msg.ack()
-                first_seen.set()
-            closer.wait()
+
+            def iterate() -> None:
+                for msg in consumer:
+                    seen.append(msg.value)
+                    msg.ack()
+                    first_seen.set()
+
+            iteration = run(iterate)
+            assert first_seen.wait(DELIVERY_TIMEOUT), "the message never came"
+            # Let the iteration block on the empty topic again (either order must end it).
+            sleep(0.2)
+            consumer.close()
+            _ends(iteration, "iterating a consumer closed elsewhere")
         assert seen == [b"one"]
 
     def test_iteration_ends_when_closed_in_the_loop(self, broker: Broker, topic: str) -> None:
@@ -692,12 +701,20 @@ class SyncSuite:
             with broker.producer(topic, guarantee=g) as producer:
                 producer.send_many([b"1", b"2", b"3"])
             seen = []
-            for msg in consumer:
-                seen.append(msg.value)
-                msg.ack()
-                consumer.close()
+
+            def iterate() -> None:
+                for msg in consumer:
+                    seen.append(msg.value)
+                    msg.ack()
+                    consumer.close()
+
+            _ends(run(iterate), "iterating a consumer closed in the loop body")
             assert len(seen) == 1
-            seen2 = [msg for msg in consumer]
+
+            def iterate_closed() -> list[Any]:
+                return [msg for msg in consumer]
+
+            seen2 = _ends(run(iterate_closed), "iterating a closed consumer")
             assert seen2 == [], "iterating a closed consumer ends at once"
 
     # -- bad input ---------------------------------------------------------------------
@@ -852,3 +869,80 @@ class SyncSuite:
             assert info.value.capability == "nack_delay"
             msg.nack(delay=0)  # no delay asked: fine
             assert _values(collect(consumer, 1, ack=True)) == [b"d"]
+
+    # -- faults no other case notices ----------------------------------------------------
+
+    @requires("at_least_once")
+    def test_nack_without_requeue_and_without_dead_letter_topic_drops(
+        self, broker: Broker, topic: str, group: str
+    ) -> None:
+        """``nack(requeue=False)`` with no dead_letter_topic drops the message: it is not
+        delivered again, neither to this consumer nor after a reopen of the group."""
+        caps = broker.capabilities
+        kwargs: dict[str, Any] = {"group": group} if caps.consumer_groups else {}
+        with broker.consumer(topic, commit="sync", **kwargs) as consumer:
+            with broker.producer(topic) as producer:
+                producer.send_many([b"drop me", b"keep me"])
+            got = collect(consumer, 2)
+            by_value = {m.value: m for m in got}
+            assert sorted(by_value) == [b"drop me", b"keep me"]
+            by_value[b"drop me"].nack(requeue=False)
+            by_value[b"keep me"].ack()
+            assert collect(consumer, 1, QUIET_PERIOD) == [], "a dropped message came back"
+        if caps.consumer_groups:
+            with broker.consumer(topic, **kwargs) as reopened:
+                assert collect(reopened, 1, QUIET_PERIOD) == [], (
+                    "a message nacked with requeue=False came back to its group"
+                )
+
+    @requires("at_least_once", "consumer_groups")
+    def test_closing_one_member_hands_back_only_its_own_messages(
+        self, broker: Broker, topic: str, group: str
+    ) -> None:
+        """close() hands back what the closing member holds, never what another member
+        holds unacked: that one stays with its holder (no redelivery to a third member)."""
+        with (
+            broker.consumer(topic, group=group, commit="sync", prefetch=1) as keeper,
+            broker.consumer(topic, group=group, commit="sync", prefetch=1) as watcher,
+        ):
+            leaver = broker.consumer(topic, group=group, commit="sync", prefetch=1)
+            try:
+                with broker.producer(topic) as producer:
+                    producer.send(b"kept")
+                [kept] = collect(keeper, 1)
+                with broker.producer(topic) as producer:
+                    producer.send(b"left")
+                [left] = collect(leaver, 1)
+                assert left.value == b"left"
+            finally:
+                leaver.close()
+            got = collect(watcher, 2, HANDBACK_BOUND)
+            assert _values(got) == [b"left"], (
+                f"closing one member handed back {_values(got)}; only b'left' was its own"
+            )
+            for msg in got:
+                msg.ack()
+            kept.ack()
+            assert collect(watcher, 1, QUIET_PERIOD) == []
+
+    @requires("at_most_once", "consumer_groups")
+    def test_at_most_once_close_loses_nothing_fetched_ahead(
+        self, broker: Broker, topic: str, group: str
+    ) -> None:
+        """An at-most-once consumer may lose what it was handed, never what it fetched
+        ahead and did not hand out: after a clean close, the rest goes to the group."""
+        amo = Guarantee.AT_MOST_ONCE
+        values = [b"m%02d" % i for i in range(20)]
+        with broker.consumer(topic, group=group, guarantee=amo) as later:
+            first = broker.consumer(topic, group=group, guarantee=amo)
+            try:
+                with broker.producer(topic, guarantee=amo) as producer:
+                    producer.send_many(values)
+                msg = first.receive(timeout=DELIVERY_TIMEOUT)
+                assert msg is not None
+            finally:
+                first.close()
+            rest = collect(later, len(values) - 1)
+            assert sorted([msg.value, *_values(rest)]) == values, (
+                f"{len(values) - 1 - len(rest)} messages fetched ahead were lost on close"
+            )
