@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +40,12 @@ def _assert_hidden(objects: list[Any], caplog: pytest.LogCaptureFixture, *secret
             assert secret not in text, f"{secret!r} printed in: {text[:300]}"
 
 
-def _memory(tmp_path: Path) -> Iterator[tuple[str | None, str]]:
+def _memory(tmp_path: Path) -> Generator[tuple[str | None, str], None, None]:
     """memory:// takes no password: the URL is refused, without printing it."""
     yield None, f"memory://user:{SECRET}@name"
 
 
-def _redis(tmp_path: Path) -> Iterator[tuple[str | None, str]]:
+def _redis(tmp_path: Path) -> Generator[tuple[str | None, str], None, None]:
     pytest.importorskip("redis")
     from test_redis import PrivateRedis
 
@@ -59,7 +59,7 @@ def _redis(tmp_path: Path) -> Iterator[tuple[str | None, str]]:
 
 
 #: scheme -> a generator of (working URL with a password or None, refused URL).
-WITH_PASSWORD: dict[str, Callable[[Path], Iterator[tuple[str | None, str]]]] = {
+WITH_PASSWORD: dict[str, Callable[[Path], Generator[tuple[str | None, str], None, None]]] = {
     "memory": _memory,
     "redis": _redis,
 }

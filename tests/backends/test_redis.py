@@ -1223,13 +1223,25 @@ async def test_pubsub_message_arriving_in_pieces_is_not_lost_async(topic: str) -
             await consumer.close()
 
 
-def _publish_until_received(publish: Callable[[bytes], None], receive: Callable[[], Any]) -> None:
+def _publish_until_received(
+    publish: Callable[[bytes], None], receive: Callable[[], Any], reported: bool = False
+) -> None:
+    """Publish until the subscriber gets one; on the way, it says once (a
+    BrokerConnectionError from receive) that the cut lost what was published meanwhile,
+    unless that was ``reported`` already."""
     deadline = time.monotonic() + 10
+    said = 0
+    expected = 0 if reported else 1
     while time.monotonic() < deadline:
         publish(b"ping")
-        msg = receive()
+        try:
+            msg = receive()
+        except brokerkit.BrokerConnectionError as exc:
+            said += "lost" in str(exc)  # a report without "lost" fails the count below
+            continue
         if msg is not None:
             assert msg.value == b"ping"
+            assert said == expected, "the cut was not reported (or more than once)"
             return
     raise AssertionError("the subscriber did not come back after its connection was killed")
 
@@ -1253,11 +1265,118 @@ async def test_pubsub_subscriber_resubscribes_after_client_kill_async(raw: Any, 
         assert _kill_clients(raw, name) >= 1
         async with broker.producer(topic, guarantee="at-most-once") as producer:
             deadline = time.monotonic() + 10
+            said = 0
             while True:
                 assert time.monotonic() < deadline, "the subscriber did not come back"
                 await producer.send(b"ping")
-                msg = await consumer.receive(timeout=0.2)
+                try:
+                    msg = await consumer.receive(timeout=0.2)
+                except brokerkit.BrokerConnectionError as exc:
+                    said += "lost" in str(exc)
+                    continue
                 if msg is not None:
                     assert msg.value == b"ping"
+                    assert said == 1
                     break
         await consumer.close()
+
+
+# -- Pub/Sub: a slow subscriber cut off by Redis is not silent ---------------------------------
+
+SLOW_LIMIT = ("--client-output-buffer-limit", "pubsub 262144 131072 60")
+#: Messages of 8 KiB sent while the subscriber does not read: 40 MB, far more than the
+#: loopback socket buffers and the 256 KiB limit hold together.
+FLOOD = 5000
+
+
+def _flood(server: PrivateRedis, channel: str, count: int, size: int) -> None:
+    client = server.client()
+    try:
+        payload = encode_frame(b"f" * size, None, None)
+        pipe = client.pipeline(transaction=False)
+        for _ in range(count):
+            pipe.publish(channel, payload)
+        pipe.execute()
+    finally:
+        client.close()
+
+
+def _drain_until_cut(receive: Callable[[], Any], deadline: float) -> tuple[int, Any]:
+    got = 0
+    while time.monotonic() < deadline:
+        try:
+            msg = receive()
+        except brokerkit.BrokerConnectionError as exc:
+            return got, exc
+        if msg is not None:
+            got += 1
+    raise AssertionError(f"received {got} messages and no word of the cut")
+
+
+def test_pubsub_slow_subscriber_cut_by_redis_is_reported(
+    tmp_path: Path, raw: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis cuts a subscriber that falls behind at its output-buffer limit (256 KiB here;
+    32 MiB by default): the loss is logged at WARNING with what may be lost, and the
+    next receive() raises BrokerConnectionError saying so; the one after goes on."""
+    caplog.set_level(logging.WARNING, logger="brokerkit")
+    server = PrivateRedis(tmp_path, *SLOW_LIMIT)
+    server.start()
+    try:
+        url = server.url + "?mode=pubsub"
+        with brokerkit.connect(url) as broker:
+            consumer = broker.consumer("slow", guarantee="at-most-once")
+            _flood(server, "slow", FLOOD, 8192)  # 40 MB while nobody reads
+            got, exc = _drain_until_cut(
+                lambda: consumer.receive(timeout=0.5), time.monotonic() + 15
+            )
+            assert got < FLOOD
+            assert exc.url is not None
+            assert "'slow'" in str(exc)
+            assert "262,144 bytes" in str(exc)
+            warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+            assert len(warned) == 1
+            assert "lost" in warned[0].getMessage()
+            with broker.producer("slow", guarantee="at-most-once") as producer:
+                _publish_until_received(
+                    producer.send, lambda: consumer.receive(timeout=0.2), reported=True
+                )
+            consumer.close()
+    finally:
+        server.kill()
+
+
+async def test_pubsub_slow_subscriber_cut_by_redis_is_reported_async(
+    tmp_path: Path, raw: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="brokerkit")
+    server = PrivateRedis(tmp_path, *SLOW_LIMIT)
+    server.start()
+    try:
+        async with brokerkit.connect_async(server.url + "?mode=pubsub") as broker:
+            consumer = await broker.consumer("slow", guarantee="at-most-once")
+            await asyncio.to_thread(_flood, server, "slow", FLOOD, 8192)
+            deadline = time.monotonic() + 15
+            got = 0
+            while True:
+                assert time.monotonic() < deadline, f"got {got} and no word of the cut"
+                try:
+                    msg = await consumer.receive(timeout=0.5)
+                except brokerkit.BrokerConnectionError as exc:
+                    cut = exc
+                    break
+                got += msg is not None
+            assert "lost" in str(cut)
+            assert got < FLOOD
+            assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+            async with broker.producer("slow", guarantee="at-most-once") as producer:
+                for _ in range(100):
+                    await producer.send(b"after")
+                    msg = await consumer.receive(timeout=0.2)
+                    if msg is not None:
+                        break
+                assert msg is not None
+                assert msg.value == b"after"
+            await consumer.close()
+    finally:
+        server.kill()

@@ -7,6 +7,7 @@ Imports redis-py (only the exception classes and backoff, which both clients sha
 from __future__ import annotations
 
 import builtins
+import logging
 import os
 import uuid
 from collections.abc import Mapping
@@ -26,6 +27,8 @@ from ...errors import (
     TimeoutError,
     map_errors,
 )
+
+log = logging.getLogger("brokerkit")
 
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 6379
@@ -222,6 +225,45 @@ def _refused(exc: BaseException) -> bool:
     return "refused" in str(exc).lower() or isinstance(exc.__cause__, ConnectionRefusedError)
 
 
+def pubsub_hard_limit(reply: Any) -> int | None:
+    """The hard ``client-output-buffer-limit`` of Pub/Sub clients, in bytes, from a
+    ``CONFIG GET client-output-buffer-limit`` reply (None when unknown or unlimited)."""
+    try:
+        text = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
+        words = text.split()
+        for i, word in enumerate(words):
+            if word == "pubsub":
+                hard = int(words[i + 1])
+                return hard or None
+    except (IndexError, TypeError, ValueError, AttributeError):
+        pass
+    return None
+
+
+def pubsub_gap(
+    where: str, channel: bytes, received: int, received_bytes: int, limit: int | None, gaps: int
+) -> BrokerConnectionError:
+    """A Pub/Sub subscription was cut and restored: messages published meanwhile are
+    lost. Logged at WARNING here; the error is what the next receive() raises."""
+    name = channel.decode(errors="replace")
+    if limit:
+        average = received_bytes / received if received else 0
+        about = f", about {int(limit / average):,} messages of the size seen" if average else ""
+        held = f"what Redis held for it when it cut it off (up to {limit:,} bytes{about})"
+    else:
+        held = "what Redis held for it when it cut it off"
+    text = (
+        f"the Pub/Sub subscription to {name!r} at redis {where} was cut and restored "
+        f"({gaps} time(s) so far; {received:,} messages received before): messages "
+        f"published in between are lost, at least {held} and everything published while "
+        "it reconnected. Redis cuts a subscriber that falls behind at its "
+        "client-output-buffer-limit for pubsub; receive faster, or use Streams mode "
+        "(at-least-once), where nothing is lost"
+    )
+    log.warning("%s", text)
+    return BrokerConnectionError(text, backend="redis")
+
+
 class ErrorMapper:
     """``with mapper():`` maps redis-py exceptions (see :func:`error_table`); this is the
     one place where they are translated. ``mapper(connecting=True)`` for connect().
@@ -257,6 +299,8 @@ __all__ = [
     "id_key",
     "is_error",
     "private_group",
+    "pubsub_gap",
+    "pubsub_hard_limit",
     "raw_reply",
     "reply_text",
     "retries_for",

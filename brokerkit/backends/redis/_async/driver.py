@@ -43,6 +43,8 @@ from .._common import (
     id_key,
     is_error,
     private_group,
+    pubsub_gap,
+    pubsub_hard_limit,
     raw_reply,
     reply_text,
     retries_for,
@@ -433,6 +435,12 @@ class AsyncRedisSubscriber:
 
     Messages are read through :class:`AsyncPubSubReader`, which never gives up on a
     message that has begun to arrive (see its sync twin for why that matters).
+
+    A lost connection is reopened and the channel subscribed again by redis-py; what was
+    published meanwhile is lost (Redis also cuts a subscriber that falls behind, at its
+    client-output-buffer-limit). At-most-once allows that loss, not silence: the
+    confirmation of such a second SUBSCRIBE is logged at WARNING and the next fetch
+    raises BrokerConnectionError saying so (``gaps`` counts them); the one after goes on.
     """
 
     def __init__(self, pubsub: Any, errors: ErrorMapper, read_timeout: float) -> None:
@@ -440,9 +448,16 @@ class AsyncRedisSubscriber:
         self._reader = AsyncPubSubReader(pubsub, read_timeout)
         self._errors = errors
         self._seq = 0
+        self._channel = b""
+        self._bytes = 0
+        self._limit: int | None = None
+        self._gap: BaseException | None = None
+        self.gaps = 0
 
-    async def subscribe(self, channel: bytes, timeout: float) -> None:
+    async def subscribe(self, channel: bytes, timeout: float, limit: int | None = None) -> None:
         """Subscribe and wait for Redis to confirm it."""
+        self._channel = channel
+        self._limit = limit
         with self._errors():
             await self._pubsub.subscribe(channel)
             deadline = monotonic() + timeout
@@ -454,6 +469,9 @@ class AsyncRedisSubscriber:
                     raise TimeoutError(f"redis did not confirm SUBSCRIBE within {timeout} s")
 
     async def fetch(self, max_messages: int, timeout: float | None) -> list[Delivery]:
+        if self._gap is not None:
+            gap, self._gap = self._gap, None
+            raise gap
         reader = self._reader
         out: list[Delivery] = []
         deadline = None if timeout is None else monotonic() + timeout
@@ -471,8 +489,25 @@ class AsyncRedisSubscriber:
                         break
                     continue
                 if msg["type"] != "message":
+                    if msg["type"] == "subscribe":  # subscribed again: a gap
+                        self.gaps += 1
+                        gap = pubsub_gap(
+                            self._errors.where,
+                            self._channel,
+                            self._seq,
+                            self._bytes,
+                            self._limit,
+                            self.gaps,
+                        )
+                        gap.url = self._errors.url
+                        if out:
+                            self._gap = gap  # hand out what came before the gap first
+                            break
+                        raise gap
                     continue
-                value, key, headers = decode_frame(msg["data"])
+                data = msg["data"]
+                self._bytes += len(data)
+                value, key, headers = decode_frame(data)
                 self._seq += 1
                 out.append((None, str(self._seq), value, key, headers, None, 1))
         return out
@@ -506,6 +541,7 @@ class AsyncRedisDriver:
         self._maxlen: int | None = options["maxlen"]
         self._client: Any = None
         self._once: Any = None
+        self._limit: int | bool | None = False  # not asked yet
 
     def _new_client(self, retries: int, **overrides: Any) -> Any:
         retry = ARetry(backoff() if retries else NoBackoff(), retries)
@@ -554,7 +590,9 @@ class AsyncRedisDriver:
         opts = self._options
         if self._pubsub:
             subscriber = AsyncRedisSubscriber(client.pubsub(), self._errors, opts["socket_timeout"])
-            await subscriber.subscribe(self._key(topic), opts["connect_timeout"])
+            await subscriber.subscribe(
+                self._key(topic), opts["connect_timeout"], await self._pubsub_limit(client)
+            )
             return subscriber
         visibility = config.options.get("visibility_timeout") or opts["visibility_timeout"]
         consumer = AsyncRedisConsumer(
@@ -574,6 +612,17 @@ class AsyncRedisDriver:
         with self._errors():
             await consumer.create_group(b"0" if opts["group_start"] == "earliest" else b"$")
         return consumer
+
+    async def _pubsub_limit(self, client: Any) -> int | None:
+        """The server's hard output-buffer limit for subscribers (for the warning a cut
+        subscriber logs), asked once; None where CONFIG is not allowed."""
+        if self._limit is False:
+            try:
+                reply = await client.execute_command("CONFIG", "GET", "client-output-buffer-limit")
+            except Exception:
+                reply = None
+            self._limit = pubsub_hard_limit(reply)
+        return self._limit
 
     async def close(self) -> None:
         for client in (self._client, self._once):
