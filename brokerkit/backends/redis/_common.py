@@ -37,6 +37,26 @@ DEFAULT_PORT = 6379
 #: XAUTOCLAIM takes them from there at once.
 HANDBACK = b"brokerkit-handback"
 
+#: Removes the HANDBACK member from a group when it holds nothing, atomically (a member
+#: that hands messages back at the same moment cannot lose them to the DELCONSUMER, which
+#: drops the deleted member's pending entries). KEYS[1]: stream; ARGV: group, HANDBACK.
+#: Returns 1 when it was removed.
+DROP_EMPTY_HANDBACK = """
+local ok, held = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if not ok or #held > 0 then return 0 end
+local ok2, members = pcall(redis.call, 'XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+if not ok2 then return 0 end
+for _, member in ipairs(members) do
+  for i = 1, #member, 2 do
+    if member[i] == 'name' and member[i + 1] == ARGV[2] then
+      redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+      return 1
+    end
+  end
+end
+return 0
+"""
+
 #: Handed-back or nacked messages get this idle time (24 h): old enough for any member's
 #: visibility timeout, small enough that Redis does not clamp it (it clamps times before 0).
 LONG_IDLE_MS = 86_400_000
@@ -288,6 +308,7 @@ class ErrorMapper:
 
 
 __all__ = [
+    "DROP_EMPTY_HANDBACK",
     "HANDBACK",
     "LONG_IDLE_MS",
     "RAW_COMMANDS",
