@@ -1380,3 +1380,109 @@ async def test_pubsub_slow_subscriber_cut_by_redis_is_reported_async(
             await consumer.close()
     finally:
         server.kill()
+
+
+# -- slow handlers, short visibility timeouts: prefetching never causes a redelivery -------------
+
+SLOW_COUNT = 100
+SLOW_WORK = 0.03  # seconds per message: 3 s of work for the lot, three visibility timeouts
+
+
+def _slow_group_sync(url: str, topic: str, members: int, **options: Any) -> Counter[bytes]:
+    seen: Counter[bytes] = Counter()
+    lock = threading.Lock()
+    with brokerkit.connect(url, visibility_timeout=1.0, claim_interval=0.1) as broker:
+        consumers = [broker.consumer(topic, group="g", **options) for _ in range(members)]
+        with broker.producer(topic) as producer:
+            producer.send_many([b"%04d" % i for i in range(SLOW_COUNT)])
+        stop = time.monotonic() + 30
+
+        def run(consumer: Any) -> None:
+            while time.monotonic() < stop:
+                msg = consumer.receive(timeout=0.2)  # also sends the acks that are due
+                if msg is None:
+                    with lock:
+                        if len(seen) == SLOW_COUNT:
+                            return
+                    continue
+                time.sleep(SLOW_WORK)
+                with lock:
+                    seen[msg.value] += 1
+                msg.ack()
+
+        threads = [threading.Thread(target=run, args=(c,)) for c in consumers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        time.sleep(1.5)  # past the visibility timeout: nothing acked may come again
+        for consumer in consumers:
+            for msg in consumer.receive_many(SLOW_COUNT, timeout=0.5):
+                seen[msg.value] += 1
+            consumer.close()
+    return seen
+
+
+async def _slow_group_async(url: str, topic: str, members: int, **options: Any) -> Counter[bytes]:
+    seen: Counter[bytes] = Counter()
+    async with brokerkit.connect_async(url, visibility_timeout=1.0, claim_interval=0.1) as broker:
+        consumers = [await broker.consumer(topic, group="g", **options) for _ in range(members)]
+        async with broker.producer(topic) as producer:
+            await producer.send_many([b"%04d" % i for i in range(SLOW_COUNT)])
+        stop = time.monotonic() + 30
+
+        async def run(consumer: Any) -> None:
+            while time.monotonic() < stop:
+                msg = await consumer.receive(timeout=0.2)  # also sends the acks that are due
+                if msg is None:
+                    if len(seen) == SLOW_COUNT:
+                        return
+                    continue
+                await asyncio.sleep(SLOW_WORK)
+                seen[msg.value] += 1
+                await msg.ack()
+
+        await asyncio.gather(*(run(c) for c in consumers))
+        await asyncio.sleep(1.5)
+        for consumer in consumers:
+            for msg in await consumer.receive_many(SLOW_COUNT, timeout=0.5):
+                seen[msg.value] += 1
+            await consumer.close()
+    return seen
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+@pytest.mark.parametrize("members", [1, 2])
+@pytest.mark.parametrize("commit", ["async", "sync"])
+async def test_slow_handlers_never_get_a_message_twice_by_prefetching(
+    raw: Any, topic: str, api: str, members: int, commit: str
+) -> None:
+    """Visibility timeout 1 s, 30 ms of work per message, default prefetch: every
+    message is handled exactly once, with one member (whose own pending acks must not be
+    claimed back) and with two (which must not claim what the other holds in its
+    prefetch buffer), sync and async."""
+    if api == "sync":
+        seen = await asyncio.to_thread(_slow_group_sync, URL, topic, members, commit=commit)
+    else:
+        seen = await _slow_group_async(URL, topic, members, commit=commit)
+    twice = {v: n for v, n in seen.items() if n > 1}
+    assert len(seen) == SLOW_COUNT
+    assert not twice, f"{len(twice)} messages handled more than once"
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+async def test_slow_handlers_never_dead_letter_good_messages(
+    raw: Any, topic: str, api: str
+) -> None:
+    """The same with max_deliveries=1: a message handled and acked once is never
+    dead-lettered because another member claimed it while it waited."""
+    dlq = topic + "-dlq"
+    options = {"max_deliveries": 1, "dead_letter_topic": dlq}
+    raw.xgroup_create(dlq, "ops", id="0", mkstream=True)
+    if api == "sync":
+        seen = await asyncio.to_thread(_slow_group_sync, URL, topic, 2, **options)
+    else:
+        seen = await _slow_group_async(URL, topic, 2, **options)
+    assert raw.xlen(dlq) == 0, f"{raw.xlen(dlq)} good messages were dead-lettered"
+    assert len(seen) == SLOW_COUNT
+    assert max(seen.values()) == 1

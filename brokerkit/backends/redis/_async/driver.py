@@ -161,6 +161,13 @@ class AsyncRedisConsumer:
         self._private = private
         self._noack = at_most_once
         self._vt_ms = max(1, int(visibility_timeout * 1000))
+        #: Entries handed to the core and not settled yet (in its prefetch buffer, with
+        #: the application, or acked there but not sent yet): id -> when their idle time
+        #: was last reset. Older than this, the next call into the driver resets it
+        #: (XCLAIM ... IDLE 0 JUSTID, which does not count a delivery), so no member claims
+        #: what this one still holds while it is alive and busy.
+        self._held: dict[bytes, float] = {}
+        self._refresh_after = visibility_timeout / 4
         self._interval = claim_interval
         self._max_block = max_block
         self._reconnect_timeout = reconnect_timeout
@@ -227,7 +234,7 @@ class AsyncRedisConsumer:
             lost_at = 0.0
             while True:
                 try:
-                    return await self._fetch(max_messages, timeout)
+                    out = await self._fetch(max_messages, timeout)
                 except (RedisConnectionError, RedisTimeoutError) as exc:
                     if isinstance(exc, AuthenticationError):
                         raise
@@ -239,6 +246,27 @@ class AsyncRedisConsumer:
                     if now - lost_at >= self._reconnect_timeout:
                         raise
                     await asleep(backoff().compute(failures))
+                    continue
+                if out and not self._noack:
+                    self._held.update(dict.fromkeys([d[0] for d in out], monotonic()))
+                return out
+
+    async def _refresh(self, now: float) -> None:
+        """Reset the idle time of the entries held longer than ``_refresh_after`` (one
+        XCLAIM JUSTID per 1000; the delivery counts stay as they are)."""
+        held = self._held
+        if not held or now - next(iter(held.values())) < self._refresh_after:
+            return
+        old = []
+        for mid, since in held.items():
+            if now - since < self._refresh_after:
+                break
+            old.append(mid)
+        for start in range(0, len(old), 1000):
+            await self._xclaim(self._name, old[start : start + 1000], 0)
+        for mid in old:
+            del held[mid]
+            held[mid] = now
 
     async def _fetch(self, max_messages: int, timeout: float | None) -> list[Delivery]:
         now = monotonic()
@@ -303,6 +331,7 @@ class AsyncRedisConsumer:
         self._next_claim = now + self._interval
         if self._delayed:
             await self._tend_delayed(now)
+        await self._refresh(now)  # what this member holds is not idle: never claim it back
         reply = await self._read_command(
             "XAUTOCLAIM",
             self._stream,
@@ -316,7 +345,8 @@ class AsyncRedisConsumer:
         if reply is None:
             return []
         self._cursor = reply[0]
-        entries = [entry for entry in reply[1] if entry[1] is not None]
+        held = self._held
+        entries = [entry for entry in reply[1] if entry[1] is not None and entry[0] not in held]
         if not entries:
             return []
         self._next_claim = now  # recovering: there may be more to claim
@@ -366,7 +396,11 @@ class AsyncRedisConsumer:
     # -- settling ------------------------------------------------------------------------
 
     async def ack(self, tokens: list[Any], wait: bool) -> None:
+        held = self._held
+        for token in tokens:
+            held.pop(token, None)
         with self._errors():
+            await self._refresh(monotonic())
             try:
                 await self._client.execute_command("XACK", self._stream, self._group, *tokens)
             except ResponseError as exc:
@@ -377,6 +411,9 @@ class AsyncRedisConsumer:
     async def nack(self, tokens: list[Any], delay: float | None) -> None:
         delay_ms = int((delay or 0) * 1000)
         now = monotonic()
+        held = self._held
+        for token in tokens:
+            held.pop(token, None)
         with self._errors():
             if delay_ms <= 0:
                 await self._xclaim(self._name, tokens, LONG_IDLE_MS)
@@ -391,6 +428,7 @@ class AsyncRedisConsumer:
                 self._delayed.append([now + delay_ms / 1000, tokens, False])
 
     async def close(self, timeout: float | None) -> None:
+        self._held.clear()
         client = self._client
         stream, group = self._stream, self._group
         with self._errors():

@@ -162,6 +162,13 @@ class SyncRedisConsumer:
         self._private = private
         self._noack = at_most_once
         self._vt_ms = max(1, int(visibility_timeout * 1000))
+        #: Entries handed to the core and not settled yet (in its prefetch buffer, with
+        #: the application, or acked there but not sent yet): id -> when their idle time
+        #: was last reset. Older than this, the next call into the driver resets it
+        #: (XCLAIM ... IDLE 0 JUSTID, which does not count a delivery), so no member claims
+        #: what this one still holds while it is alive and busy.
+        self._held: dict[bytes, float] = {}
+        self._refresh_after = visibility_timeout / 4
         self._interval = claim_interval
         self._max_block = max_block
         self._reconnect_timeout = reconnect_timeout
@@ -228,7 +235,7 @@ class SyncRedisConsumer:
             lost_at = 0.0
             while True:
                 try:
-                    return self._fetch(max_messages, timeout)
+                    out = self._fetch(max_messages, timeout)
                 except (RedisConnectionError, RedisTimeoutError) as exc:
                     if isinstance(exc, AuthenticationError):
                         raise
@@ -240,6 +247,27 @@ class SyncRedisConsumer:
                     if now - lost_at >= self._reconnect_timeout:
                         raise
                     sleep(backoff().compute(failures))
+                    continue
+                if out and not self._noack:
+                    self._held.update(dict.fromkeys([d[0] for d in out], monotonic()))
+                return out
+
+    def _refresh(self, now: float) -> None:
+        """Reset the idle time of the entries held longer than ``_refresh_after`` (one
+        XCLAIM JUSTID per 1000; the delivery counts stay as they are)."""
+        held = self._held
+        if not held or now - next(iter(held.values())) < self._refresh_after:
+            return
+        old = []
+        for mid, since in held.items():
+            if now - since < self._refresh_after:
+                break
+            old.append(mid)
+        for start in range(0, len(old), 1000):
+            self._xclaim(self._name, old[start : start + 1000], 0)
+        for mid in old:
+            del held[mid]
+            held[mid] = now
 
     def _fetch(self, max_messages: int, timeout: float | None) -> list[Delivery]:
         now = monotonic()
@@ -302,6 +330,7 @@ class SyncRedisConsumer:
         self._next_claim = now + self._interval
         if self._delayed:
             self._tend_delayed(now)
+        self._refresh(now)  # what this member holds is not idle: never claim it back
         reply = self._read_command(
             "XAUTOCLAIM",
             self._stream,
@@ -315,7 +344,8 @@ class SyncRedisConsumer:
         if reply is None:
             return []
         self._cursor = reply[0]
-        entries = [entry for entry in reply[1] if entry[1] is not None]
+        held = self._held
+        entries = [entry for entry in reply[1] if entry[1] is not None and entry[0] not in held]
         if not entries:
             return []
         self._next_claim = now  # recovering: there may be more to claim
@@ -365,7 +395,11 @@ class SyncRedisConsumer:
     # -- settling ------------------------------------------------------------------------
 
     def ack(self, tokens: list[Any], wait: bool) -> None:
+        held = self._held
+        for token in tokens:
+            held.pop(token, None)
         with self._errors():
+            self._refresh(monotonic())
             try:
                 self._client.execute_command("XACK", self._stream, self._group, *tokens)
             except ResponseError as exc:
@@ -376,6 +410,9 @@ class SyncRedisConsumer:
     def nack(self, tokens: list[Any], delay: float | None) -> None:
         delay_ms = int((delay or 0) * 1000)
         now = monotonic()
+        held = self._held
+        for token in tokens:
+            held.pop(token, None)
         with self._errors():
             if delay_ms <= 0:
                 self._xclaim(self._name, tokens, LONG_IDLE_MS)
@@ -390,6 +427,7 @@ class SyncRedisConsumer:
                 self._delayed.append([now + delay_ms / 1000, tokens, False])
 
     def close(self, timeout: float | None) -> None:
+        self._held.clear()
         client = self._client
         stream, group = self._stream, self._group
         with self._errors():
