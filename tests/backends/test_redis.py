@@ -1486,3 +1486,39 @@ async def test_slow_handlers_never_dead_letter_good_messages(
     assert raw.xlen(dlq) == 0, f"{raw.xlen(dlq)} good messages were dead-lettered"
     assert len(seen) == SLOW_COUNT
     assert max(seen.values()) == 1
+
+
+def _members(raw: Any, topic: str, group: str) -> dict[bytes, int]:
+    return {c["name"]: c["pending"] for c in raw.xinfo_consumers(topic, group)}
+
+
+def test_the_handback_member_goes_once_it_holds_nothing(raw: Any, topic: str) -> None:
+    """close() hands unacked messages to the member brokerkit-handback; once they are
+    all taken (by a live member, or by the next one to join when none was left) the
+    hand-back member is removed from the group, not left behind in every group."""
+    handback = b"brokerkit-handback"
+    with brokerkit.connect(URL, claim_interval=0.1) as broker:
+        with broker.producer(topic) as producer:
+            producer.send_many([b"a", b"b", b"c"])
+        first = broker.consumer(topic, group="g")
+        held = first.receive_many(3, timeout=3)
+        assert len(held) == 3
+        first.close()  # no other member: the three wait with the hand-back member
+        assert _members(raw, topic, "g") == {handback: 3}
+        second = broker.consumer(topic, group="g", commit="sync")
+        got = _receive_all(second, 3, timeout=5)
+        assert sorted(m.value for m in got) == [b"a", b"b", b"c"]
+        assert handback not in _members(raw, topic, "g")
+        # and with a live member taking them over
+        third = broker.consumer(topic, group="g", commit="sync")
+        with broker.producer(topic) as producer:
+            producer.send_many([b"d", b"e"])
+        mine = _receive_all(second, 2, timeout=5, ack=False)
+        assert len(mine) == 2
+        second.close()
+        again = _receive_all(third, 2, timeout=5)
+        assert sorted(m.value for m in again) == [b"d", b"e"]
+        _wait_for(
+            lambda: handback not in _members(raw, topic, "g"), 5, "the hand-back member to go"
+        )
+        third.close()

@@ -33,6 +33,7 @@ from .._codec import (
     entry_fields,
 )
 from .._common import (
+    DROP_EMPTY_HANDBACK,
     HANDBACK,
     LONG_IDLE_MS,
     RAW_COMMANDS,
@@ -350,6 +351,10 @@ class AsyncRedisConsumer:
         if not entries:
             return []
         self._next_claim = now  # recovering: there may be more to claim
+        # What close() handed back may all be taken now: then the hand-back member goes.
+        await self._client.execute_command(
+            "EVAL", DROP_EMPTY_HANDBACK, 1, self._stream, self._group, HANDBACK
+        )
         out = await self._with_counts(entries)
         top = max(entries, key=lambda entry: id_key(entry[0]))[0]
         if id_key(top) > id_key(self._high):
