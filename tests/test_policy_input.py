@@ -16,26 +16,26 @@ from brokerkit._policy.records import records_of
 def test_a_str_or_bytes_is_not_a_batch(batch: Any) -> None:
     """send_many("abc") used to send three 1-byte messages."""
     with pytest.raises(TypeError) as info:
-        records_of(batch)
+        records_of(batch, None, "t")
     message = str(info.value)
     assert "send_many()" in message
     assert "iterable of messages" in message
     assert type(batch).__name__ in message
-    assert "send(value)" in message
+    assert "send()" in message
 
 
 def test_a_mapping_or_a_number_is_not_a_batch() -> None:
     with pytest.raises(TypeError, match="dict"):
-        records_of({"k": "v"})
+        records_of({"k": "v"}, None, "t")
     with pytest.raises(TypeError, match="int"):
-        records_of(3)  # type: ignore[arg-type]
+        records_of(3, None, "t")
 
 
 def test_batches_that_are_batches() -> None:
-    assert records_of(["a", b"b"]) == [(b"a", None, None), (b"b", None, None)]
-    assert records_of(x for x in [(b"v", "k")]) == [(b"v", b"k", None)]
-    assert records_of([(b"v", None, {"h": "1"})]) == [(b"v", None, {"h": "1"})]
-    assert records_of([]) == []
+    assert records_of(["a", b"b"], None, "t") == [(b"a", None, None), (b"b", None, None)]
+    assert records_of((x for x in [(b"v", "k")]), None, "t") == [(b"v", b"k", None)]
+    assert records_of([(b"v", None, {"h": "1"})], None, "t") == [(b"v", None, {"h": "1"})]
+    assert records_of([], None, "t") == []
 
 
 @pytest.mark.parametrize("timeout", ["1", b"1", True, [1], object()])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from .._types import RESERVED_HEADER_PREFIX
@@ -55,6 +55,41 @@ def check_headers(headers: Any, *, internal: bool = False) -> dict[str, str]:
     return out
 
 
+def check_value_size(value: bytes, limit: int, topic: str) -> None:
+    """Raise DeliveryError for a value larger than the broker accepts (``limit`` bytes)."""
+    if len(value) > limit:
+        from ..errors import DeliveryError
+
+        raise DeliveryError(
+            f"a message of {len(value)} bytes for topic {topic!r} is larger than the "
+            f"{limit} bytes the broker accepts (option max_message_bytes); nothing was sent",
+            failures=[(value[:64], "message too large")],
+        )
+
+
+def records_of(messages: Any, limit: int | None, topic: str) -> list[Any]:
+    """The records of a send_many() batch, checked (``limit``: max value bytes, or None)."""
+    if isinstance(messages, str | bytes | bytearray | memoryview) or not hasattr(
+        messages, "__iter__"
+    ):
+        raise TypeError(
+            f"send_many() takes an iterable of messages (values, or (value, key[, headers]) "
+            f"tuples), got {type(messages).__name__}; use send() for a single message"
+        )
+    if isinstance(messages, Mapping):
+        raise TypeError(
+            "send_many() takes an iterable of messages (values, or (value, key[, headers]) "
+            f"tuples), got a {type(messages).__name__}; for key -> value pairs write "
+            "send_many([(v, k) for k, v in mapping.items()])"
+        )
+    records = [record_of(item) for item in messages]
+    if limit is not None:
+        for record in records:
+            if len(record[0]) > limit:
+                check_value_size(record[0], limit, topic)
+    return records
+
+
 def record_of(item: Any) -> tuple[bytes, bytes | None, dict[str, str] | None]:
     """One send_many item: a value, or a (value, key) / (value, key, headers) tuple."""
     if type(item) is bytes:
@@ -70,38 +105,3 @@ def record_of(item: Any) -> tuple[bytes, bytes | None, dict[str, str] | None]:
             f"got a tuple of {len(item)}"
         )
     return coerce_value(item), None, None
-
-
-def records_of(messages: Iterable[Any]) -> list[tuple[bytes, bytes | None, dict[str, str] | None]]:
-    """The records of a ``send_many()`` batch, checked (see :func:`record_of`).
-
-    A batch is an iterable of messages; ``str``, ``bytes`` and the like are iterable too
-    but are one message, not a batch (``send_many("abc")`` used to send three 1-byte
-    messages), and a mapping is not a batch either: both raise TypeError.
-    """
-    if isinstance(messages, str | bytes | bytearray | memoryview):
-        raise TypeError(
-            f"send_many() takes an iterable of messages, got a single "
-            f"{type(messages).__name__} ({_preview(messages)}); "
-            "use send(value) for one message, or send_many([value, ...])"
-        )
-    if isinstance(messages, Mapping):
-        raise TypeError(
-            "send_many() takes an iterable of messages (values, or (value, key) / "
-            f"(value, key, headers) tuples), got a {type(messages).__name__}; "
-            "for key -> value pairs use send_many(mapping.items()) with (value, key) order: "
-            "send_many([(v, k) for k, v in mapping.items()])"
-        )
-    try:
-        items = iter(messages)
-    except TypeError:
-        raise TypeError(
-            "send_many() takes an iterable of messages (values, or (value, key) / "
-            f"(value, key, headers) tuples), got {type(messages).__name__}"
-        ) from None
-    return [record_of(item) for item in items]
-
-
-def _preview(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."

@@ -3,7 +3,7 @@
 - :class:`Link`: a proxy to a real server that can hand the server's bytes to the client
   in small pieces with a pause between them (a large reply is only partly there for a
   while), swallow the server's replies, cut every connection, and go silent: stop
-  forwarding in both directions without closing anything (:meth:`Link.silence`), on the
+  forwarding in both directions without closing anything (:meth:`Link.hold`), on the
   connections open now and on new ones, until :meth:`Link.resume` lets the held bytes
   through (a broker that hangs, a network that drops packets). Any TCP protocol: use
   :func:`through` to point a brokerkit URL at the link.
@@ -91,24 +91,27 @@ class Link(_Server):
         self.chunk = chunk
         self.gap = gap
         self._pairs: list[tuple[socket.socket, socket.socket, threading.Event]] = []
+        self._silent = False
         self._flowing = threading.Event()
         self._flowing.set()
-        #: Bytes received and held back (not forwarded) since the last silence().
+        #: Bytes received and held back (not forwarded) since the last hold().
         self.held = 0
 
     @property
-    def silent(self) -> bool:
+    def holding(self) -> bool:
         return not self._flowing.is_set()
 
-    def silence(self) -> None:
+    def hold(self) -> None:
         """Stop forwarding, both ways, on every connection, without closing any: what
-        arrives is held; new connections are accepted and held too (a connect looks
-        like it worked, then nothing answers). The broker behind looks hung."""
+        arrives is held (the broker never sees the commands); new connections are
+        accepted and held too (a connect looks like it worked, then nothing answers).
+        The broker behind looks hung; :meth:`resume` lets everything through."""
         self.held = 0
         self._flowing.clear()
 
     def resume(self) -> None:
-        """Forward again, starting with what was held (nothing is lost or reordered)."""
+        """Forward again after :meth:`hold`, starting with what was held (nothing is lost
+        or reordered)."""
         self._flowing.set()
 
     def drop_replies(self) -> None:
@@ -117,6 +120,12 @@ class Link(_Server):
         with self._lock:
             for _, _, dropping in self._pairs:
                 dropping.set()
+
+    def silence(self) -> None:
+        """From now on, swallow what the server sends, on the connections open now and on
+        every new one: a broker that stops answering without closing anything."""
+        self._silent = True
+        self.drop_replies()
 
     def cut(self) -> int:
         """Close every open connection (as a network failure would); new connections work
@@ -130,7 +139,7 @@ class Link(_Server):
         return len(pairs)
 
     def _serve(self, conn: socket.socket) -> None:
-        if self.silent:  # connect upstream only once forwarding resumes: like a hung server
+        if self.holding:  # connect upstream only once forwarding resumes: like a hung server
             self._spawn(self._serve_later, conn)
             return
         self._pair(conn)
@@ -145,6 +154,8 @@ class Link(_Server):
     def _pair(self, conn: socket.socket) -> None:
         upstream = self._track(socket.create_connection(self.target))
         dropping = threading.Event()
+        if self._silent:
+            dropping.set()
         with self._lock:
             self._pairs.append((conn, upstream, dropping))
         self._spawn(self._pipe, conn, upstream, None)

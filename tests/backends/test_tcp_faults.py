@@ -52,13 +52,13 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
     return out
 
 
-def test_silence_holds_bytes_without_closing_and_resume_delivers_them(
+def test_hold_holds_bytes_without_closing_and_resume_delivers_them(
     echo: tuple[str, int],
 ) -> None:
     with Link(echo) as link, socket.create_connection(("127.0.0.1", link.port)) as sock:
         sock.sendall(b"before")
         assert _recv_exactly(sock, 6) == b"before"
-        link.silence()
+        link.hold()
         sock.sendall(b"during")
         sock.settimeout(0.3)
         with pytest.raises(TimeoutError):

@@ -132,25 +132,6 @@ class MemoryBroker:
         for waiter in waiters:
             waiter.set()
 
-    def publish_one(self, topic_name: str, value: bytes, key: bytes | None, headers: Any) -> None:
-        entry = (value, key, headers, time.time())
-        with self.lock:
-            topic = self._topic(topic_name)
-            if not topic.groups:
-                if self._drop(topic, 1):
-                    first = True
-                else:
-                    return
-            else:
-                topic.log.append(entry)
-                waiters = self._appended(topic, len(value))
-                first = False
-        if first:
-            self._said_dropped(topic_name)
-            return
-        for waiter in waiters:
-            waiter.set()
-
     def _drop(self, topic: Topic, count: int) -> bool:
         """Messages for a topic no group subscribes to (lock held): nothing keeps them.
         True the first time since the topic last had a group: the caller says so once

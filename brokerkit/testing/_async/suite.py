@@ -41,6 +41,7 @@ from .._support import (
     requires,
     unique_topic,
 )
+from .producing import AsyncProducingCases
 from .support import acollect
 
 #: close() must hand unacked messages back "at once": another member gets them within
@@ -61,7 +62,7 @@ async def _ends(handle: Any, what: str) -> Any:
         raise AssertionError(f"{what} did not end within {DELIVERY_TIMEOUT} s") from None
 
 
-class AsyncSuite:
+class AsyncSuite(AsyncProducingCases):
     """The portable behaviour of every brokerkit backend, through the async API.
 
     Subclass it in a test module (``class TestAsync(AsyncSuite): pass``) with the

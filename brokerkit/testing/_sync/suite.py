@@ -42,6 +42,7 @@ from .._support import (
     requires,
     unique_topic,
 )
+from .producing import SyncProducingCases
 from .support import collect
 
 #: close() must hand unacked messages back "at once": another member gets them within
@@ -62,7 +63,7 @@ def _ends(handle: Any, what: str) -> Any:
         raise AssertionError(f"{what} did not end within {DELIVERY_TIMEOUT} s") from None
 
 
-class SyncSuite:
+class SyncSuite(SyncProducingCases):
     """The portable behaviour of every brokerkit backend, through the async API.
 
     Subclass it in a test module (``class TestAsync(AsyncSuite): pass``) with the
