@@ -7,7 +7,7 @@ Every error brokerkit raises on purpose derives from :class:`BrokerError`::
     ├── UnsupportedError(.., NotImplementedError)  .capability the backend lacks
     ├── BrokerConnectionError(.., ConnectionError) unreachable, no answer, bad credentials
     ├── DeliveryError                           broker refused or lost a send; .failures
-    ├── ClosedError                             use after close()
+    ├── ClosedError                             use after close() (or before opening)
     └── TimeoutError(.., builtins.TimeoutError) an operation did not finish in time
 
 Client-library exceptions never escape: each backend maps them here in one place with
@@ -101,7 +101,8 @@ class DeliveryError(BrokerError):
 
 
 class ClosedError(BrokerError):
-    """The broker, producer or consumer was used after close()."""
+    """The broker, producer or consumer was used after close(), or (async API) before it
+    was opened with ``await`` or ``async with``."""
 
 
 class TimeoutError(BrokerError, builtins.TimeoutError):

@@ -119,6 +119,19 @@ class Producer(Openable):
             self._broker._children.add(self)
         return self._drv
 
+    def _not_open(self) -> None:
+        """send()/send_many()/flush() on a producer that is closed, or was never opened."""
+        if self._closed:
+            raise ClosedError(
+                f"producer for topic {self.topic!r} is closed", url=self._broker.url.render()
+            )
+        raise ClosedError(
+            f"producer for topic {self.topic!r} is not open: write "
+            "`producer = await broker.producer(...)` or "
+            "`async with broker.producer(...) as producer:`",
+            url=self._broker.url.render(),
+        )
+
     # -- sending -----------------------------------------------------------------------
 
     def send(
@@ -139,7 +152,7 @@ class Producer(Openable):
         same message (``capabilities.idempotent_produce``).
         """
         if not self._open:
-            self._ensure_open()
+            self._not_open()
         inflight = self._inflight
         if inflight.failures:
             raise inflight.take_error()  # type: ignore[misc]
@@ -168,7 +181,7 @@ class Producer(Openable):
 
         Returns once the messages are buffered; refusals surface as with send()."""
         if not self._open:
-            self._ensure_open()
+            self._not_open()
         inflight = self._inflight
         if inflight.failures:
             raise inflight.take_error()  # type: ignore[misc]
@@ -189,7 +202,7 @@ class Producer(Openable):
         brokerkit.TimeoutError (with the count still unconfirmed) after ``timeout`` seconds.
         """
         if not self._open:
-            self._ensure_open()
+            self._not_open()
         self._drain(timeout, "flush()")
         err = self._inflight.take_error()
         if err is not None:
