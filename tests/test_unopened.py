@@ -5,6 +5,7 @@ on first use loses what was sent before, silently)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -31,7 +32,11 @@ async def test_connected_and_closed_brokers_have_a_plain_repr() -> None:
 async def test_an_unopened_producer_raises_naming_await_and_async_with() -> None:
     async with brokerkit.connect_async("memory://unopened") as broker:
         producer = broker.producer("t")  # neither awaited nor entered
-        for call in (lambda: producer.send(b"x"), lambda: producer.send_many([b"x"])):
+        calls: list[Callable[[], Awaitable[None]]] = [
+            lambda: producer.send(b"x"),
+            lambda: producer.send_many([b"x"]),
+        ]
+        for call in calls:
             with pytest.raises(brokerkit.ClosedError) as info:
                 await call()
             assert "await broker.producer(...)" in str(info.value)

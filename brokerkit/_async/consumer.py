@@ -221,9 +221,11 @@ class AsyncConsumer(AOpenable):
         if drv is None:
             drv = await self._ensure_open()
         batcher = self._batcher
+        deadline = None if timeout is None else monotonic() + timeout
         if batcher is not None and batcher.tokens and batcher.due():
             await self._commit()
-        deadline = None if timeout is None else monotonic() + timeout
+            if deadline is not None and monotonic() >= deadline:
+                return []  # the commit took the time (a broker not answering): no fetch
         while True:
             if self._closing:
                 return []
@@ -249,6 +251,8 @@ class AsyncConsumer(AOpenable):
                 return msgs
             if batcher is not None and batcher.tokens:
                 await self._commit()
+                if deadline is not None and monotonic() >= deadline:
+                    return []
                 continue
             if deadline is not None and monotonic() >= deadline:
                 return []

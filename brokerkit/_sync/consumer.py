@@ -220,9 +220,11 @@ class Consumer(Openable):
         if drv is None:
             drv = self._ensure_open()
         batcher = self._batcher
+        deadline = None if timeout is None else monotonic() + timeout
         if batcher is not None and batcher.tokens and batcher.due():
             self._commit()
-        deadline = None if timeout is None else monotonic() + timeout
+            if deadline is not None and monotonic() >= deadline:
+                return []  # the commit took the time (a broker not answering): no fetch
         while True:
             if self._closing:
                 return []
@@ -248,6 +250,8 @@ class Consumer(Openable):
                 return msgs
             if batcher is not None and batcher.tokens:
                 self._commit()
+                if deadline is not None and monotonic() >= deadline:
+                    return []
                 continue
             if deadline is not None and monotonic() >= deadline:
                 return []

@@ -8,6 +8,7 @@ port. Unreachable Redis: skip on a laptop, fail with CI=true.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tcp_faults import Link, NotRedisServer, SilentServer
+from tcp_faults import Link, NotRedisServer, SilentServer, through
 
 import brokerkit
 from brokerkit.backends.redis._codec import (
@@ -1530,3 +1531,73 @@ def test_the_handback_member_goes_once_it_holds_nothing(raw: Any, topic: str) ->
             lambda: handback not in _members(raw, topic, "g"), 5, "the hand-back member to go"
         )
         third.close()
+
+
+# -- a broker that stops answering: every blocking call keeps its bound --------------------------
+#
+# A Link holds every byte both ways (the connections stay open, nothing answers, new ones
+# hang after the TCP accept): receive(timeout=t) returns or raises within about t plus
+# connect_timeout, even with an ASYNC commit pending, and close() within close_timeout.
+# Measured before: 32 s for receive(timeout=1) (61 s with the pending commit), 64-129 s
+# for close(). The bounds below are loose on purpose (a busy machine); the faults they
+# catch are tens of seconds.
+
+SILENT = {"connect_timeout": 1.0, "socket_timeout": 1.0, "close_timeout": 2.0}
+SLACK = 2.0
+
+
+@pytest.mark.parametrize("commit", ["async", "sync"])
+def test_receive_and_close_keep_their_bounds_against_a_silent_broker(
+    raw: Any, topic: str, commit: str
+) -> None:
+    link = Link(("127.0.0.1", 6379))
+    with link, brokerkit.connect(through(URL, link), **SILENT) as broker:
+        consumer = broker.consumer(topic, group="g", commit=commit)
+        with broker.producer(topic) as producer:
+            producer.send_many([b"1", b"2"])
+        got = _receive_all(consumer, 2, timeout=5)  # acked; with "async", not sent yet
+        assert len(got) == 2
+        time.sleep(0.3)  # the pending acks are due
+        link.hold()
+        start = time.monotonic()
+        with contextlib.suppress(brokerkit.BrokerConnectionError, brokerkit.TimeoutError):
+            assert consumer.receive(timeout=1.0) is None
+        took = time.monotonic() - start
+        assert took < 1.0 + SILENT["connect_timeout"] + SLACK, f"receive took {took:.1f} s"
+        start = time.monotonic()
+        with contextlib.suppress(brokerkit.BrokerError):
+            consumer.close()
+        took = time.monotonic() - start
+        assert took < SILENT["close_timeout"] + SLACK, f"close took {took:.1f} s"
+        link.resume()
+
+
+@pytest.mark.parametrize("commit", ["async", "sync"])
+async def test_receive_and_close_keep_their_bounds_against_a_silent_broker_async(
+    raw: Any, topic: str, commit: str
+) -> None:
+    link = Link(("127.0.0.1", 6379))
+    with link:
+        async with brokerkit.connect_async(through(URL, link), **SILENT) as broker:
+            consumer = await broker.consumer(topic, group="g", commit=commit)
+            async with broker.producer(topic) as producer:
+                await producer.send_many([b"1", b"2"])
+            got: list[Any] = []
+            deadline = time.monotonic() + 5
+            while len(got) < 2 and time.monotonic() < deadline:
+                for msg in await consumer.receive_many(2, timeout=0.5):
+                    await msg.ack()
+                    got.append(msg)
+            await asyncio.sleep(0.3)
+            link.hold()
+            start = time.monotonic()
+            with contextlib.suppress(brokerkit.BrokerConnectionError, brokerkit.TimeoutError):
+                assert await consumer.receive(timeout=1.0) is None
+            took = time.monotonic() - start
+            assert took < 1.0 + SILENT["connect_timeout"] + SLACK, f"receive took {took:.1f} s"
+            start = time.monotonic()
+            with contextlib.suppress(brokerkit.BrokerError):
+                await consumer.close()
+            took = time.monotonic() - start
+            assert took < SILENT["close_timeout"] + SLACK, f"close took {took:.1f} s"
+            link.resume()

@@ -138,10 +138,14 @@ class AsyncRedisPublisher(AsyncRedisProducer):
 class AsyncRedisConsumer:
     """One member of a consumer group on one stream.
 
-    ``client`` retries a lost connection by itself (redis-py's Retry) and carries the
-    idempotent commands: XACK, XCLAIM, XPENDING, XGROUP. ``reader`` does not retry: it
-    carries XREADGROUP and XAUTOCLAIM, which hand entries over, so that fetch() sees a
-    lost connection and recovers what a lost reply handed over (see :meth:`fetch`).
+    Neither client retries by itself: every call retries a lost connection under its own
+    bound, so that it returns or raises in time even against a broker that stopped
+    answering: fetch() within its timeout plus ``connect_timeout``, settling within
+    ``connect_timeout`` (the core retries a SYNC commit further, up to
+    ``reconnect_timeout``), close() within its timeout; never beyond ``reconnect_timeout``.
+    A read waits at most ``socket_timeout`` for its reply. ``reader`` carries XREADGROUP
+    and XAUTOCLAIM, which hand entries over, so that fetch() sees a lost connection and
+    recovers what a lost reply handed over (see :meth:`fetch`).
     """
 
     def __init__(
@@ -159,6 +163,8 @@ class AsyncRedisConsumer:
         claim_interval: float,
         max_block: float,
         reconnect_timeout: float,
+        connect_timeout: float = 10.0,
+        socket_timeout: float = 10.0,
     ) -> None:
         self._client = client
         self._reader = reader
@@ -179,6 +185,8 @@ class AsyncRedisConsumer:
         self._interval = claim_interval
         self._max_block = max_block
         self._reconnect_timeout = reconnect_timeout
+        self._connect_timeout = connect_timeout
+        self._read_bound = min(socket_timeout, connect_timeout)
         self._next_claim = 0.0  # a new member looks for orphaned messages at once
         self._last_claim = 0.0
         self._cursor = b"0-0"
@@ -237,6 +245,7 @@ class AsyncRedisConsumer:
         timeout. (A lost XAUTOCLAIM reply is the exception: those entries come back when
         the visibility timeout has passed again.)
         """
+        budget = min(self._reconnect_timeout, (timeout or 0.0) + self._connect_timeout)
         with self._errors():
             failures = 0
             lost_at = 0.0
@@ -251,9 +260,9 @@ class AsyncRedisConsumer:
                     if not failures:
                         lost_at = now
                     failures += 1
-                    if now - lost_at >= self._reconnect_timeout:
+                    if self._give_up(exc, now - lost_at, budget):
                         raise
-                    await asleep(backoff().compute(failures))
+                    await asleep(min(backoff().compute(failures), budget - (now - lost_at)))
                     continue
                 if out and not self._noack:
                     self._held.update(dict.fromkeys([d[0] for d in out], monotonic()))
@@ -407,57 +416,91 @@ class AsyncRedisConsumer:
 
     # -- settling ------------------------------------------------------------------------
 
+    def _give_up(self, exc: BaseException, spent: float, budget: float) -> bool:
+        """After a failed attempt: stop when the budget is spent, or when the broker did
+        not answer (a timeout) and too little of the budget is left for another wait
+        of that length (one attempt against a silent broker costs socket_timeout)."""
+        left = budget - spent
+        return left <= 0 or (isinstance(exc, RedisTimeoutError) and left < self._read_bound)
+
+    async def _bounded(self, budget: float, call: Any, *args: Any) -> Any:
+        """``await call(*args)``, retrying a lost connection (backoff 50 ms to 1 s) until
+        ``budget`` seconds have passed; then the last error goes up (mapped)."""
+        failures = 0
+        start = monotonic()
+        with self._errors():
+            while True:
+                try:
+                    return await call(*args)
+                except (RedisConnectionError, RedisTimeoutError) as exc:
+                    if isinstance(exc, AuthenticationError):
+                        raise
+                    failures += 1
+                    spent = monotonic() - start
+                    if self._give_up(exc, spent, budget):
+                        raise
+                    await asleep(min(backoff().compute(failures), budget - spent))
+
     async def ack(self, tokens: list[Any], wait: bool) -> None:
         held = self._held
         for token in tokens:
             held.pop(token, None)
-        with self._errors():
-            await self._refresh(monotonic())
-            try:
-                await self._client.execute_command("XACK", self._stream, self._group, *tokens)
-            except ResponseError as exc:
-                if not is_error(exc, "NOGROUP"):
-                    raise
-                # The group is gone with its pending-entries list: nothing is left to ack.
+        await self._bounded(self._connect_timeout, self._ack, tokens)
+
+    async def _ack(self, tokens: list[Any]) -> None:
+        await self._refresh(monotonic())
+        try:
+            await self._client.execute_command("XACK", self._stream, self._group, *tokens)
+        except ResponseError as exc:
+            if not is_error(exc, "NOGROUP"):
+                raise
+            # The group is gone with its pending-entries list: nothing is left to ack.
 
     async def nack(self, tokens: list[Any], delay: float | None) -> None:
-        delay_ms = int((delay or 0) * 1000)
-        now = monotonic()
         held = self._held
         for token in tokens:
             held.pop(token, None)
-        with self._errors():
-            if delay_ms <= 0:
-                await self._xclaim(self._name, tokens, LONG_IDLE_MS)
-                self._next_claim = now
-            elif delay_ms <= self._vt_ms:
-                await self._xclaim(self._name, tokens, self._vt_ms - delay_ms)
-                due = now + delay_ms / 1000
-                self._delayed.append([due, tokens, True])
-                self._next_claim = min(self._next_claim, due)
-            else:
-                await self._xclaim(self._name, tokens, 0)
-                self._delayed.append([now + delay_ms / 1000, tokens, False])
+        await self._bounded(self._connect_timeout, self._nack, tokens, delay)
+
+    async def _nack(self, tokens: list[Any], delay: float | None) -> None:
+        delay_ms = int((delay or 0) * 1000)
+        now = monotonic()
+        if delay_ms <= 0:
+            await self._xclaim(self._name, tokens, LONG_IDLE_MS)
+            self._next_claim = now
+        elif delay_ms <= self._vt_ms:
+            await self._xclaim(self._name, tokens, self._vt_ms - delay_ms)
+            due = now + delay_ms / 1000
+            self._delayed.append([due, tokens, True])
+            self._next_claim = min(self._next_claim, due)
+        else:
+            await self._xclaim(self._name, tokens, 0)
+            self._delayed.append([now + delay_ms / 1000, tokens, False])
 
     async def close(self, timeout: float | None) -> None:
+        """Hand back what this member holds and leave the group, within ``timeout``
+        (what could not be handed back by then comes back after the visibility timeout)."""
         self._held.clear()
+        budget = self._reconnect_timeout if timeout is None else timeout
+        await self._bounded(min(budget, self._reconnect_timeout), self._close)
+
+    async def _close(self) -> None:
         client = self._client
         stream, group = self._stream, self._group
-        with self._errors():
-            try:
-                if self._private:
-                    await client.execute_command("XGROUP", "DESTROY", stream, group)
-                    return
-                if not self._noack:
-                    await self._hand_back()
-                pending = await client.execute_command(
-                    "XPENDING", stream, group, "-", "+", 1, self._name
-                )
-                if not pending:  # never delete a member that holds messages: they would be lost
-                    await client.execute_command("XGROUP", "DELCONSUMER", stream, group, self._name)
-            except ResponseError as exc:
-                if not is_error(exc, "NOGROUP"):
-                    raise
+        try:
+            if self._private:
+                await client.execute_command("XGROUP", "DESTROY", stream, group)
+                return
+            if not self._noack:
+                await self._hand_back()
+            pending = await client.execute_command(
+                "XPENDING", stream, group, "-", "+", 1, self._name
+            )
+            if not pending:  # never delete a member that holds messages: they would be lost
+                await client.execute_command("XGROUP", "DELCONSUMER", stream, group, self._name)
+        except ResponseError as exc:
+            if not is_error(exc, "NOGROUP"):
+                raise
 
     async def _hand_back(self) -> None:
         """Give every message this member holds to HANDBACK, idle enough that the next
@@ -668,7 +711,7 @@ class AsyncRedisDriver:
             return subscriber
         visibility = config.options.get("visibility_timeout") or opts["visibility_timeout"]
         consumer = AsyncRedisConsumer(
-            client,
+            self._no_retry(),
             self._no_retry(),
             self._errors,
             self._key(topic),
@@ -680,6 +723,8 @@ class AsyncRedisDriver:
             claim_interval=opts["claim_interval"],
             max_block=min(opts["claim_interval"], opts["socket_timeout"] / 2),
             reconnect_timeout=opts["reconnect_timeout"],
+            connect_timeout=opts["connect_timeout"],
+            socket_timeout=opts["socket_timeout"],
         )
         with self._errors():
             await consumer.create_group(b"0" if opts["group_start"] == "earliest" else b"$")
