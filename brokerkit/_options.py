@@ -246,6 +246,16 @@ COMMON_OPTIONS = OptionSchema(
             positive=True,
             unit="seconds",
         ),
+        Option(
+            "reconnect_timeout",
+            float,
+            30.0,
+            "seconds a blocking receive() and a confirmed ack keep retrying a lost "
+            "connection before raising BrokerConnectionError (0: do not retry)",
+            minimum=0,
+            nullable=False,
+            unit="seconds",
+        ),
         Option("client_id", str, None, "a name for this client, shown by the broker"),
     ]
 )

@@ -250,7 +250,12 @@ def test_empty_schema_rejects_everything() -> None:
 
 def test_common_options() -> None:
     opts = COMMON_OPTIONS.resolve({"connect_timeout": "2.5", "client_id": "me"}, {}, context="c")
-    assert opts == {"connect_timeout": 2.5, "close_timeout": 10.0, "client_id": "me"}
+    assert opts == {
+        "connect_timeout": 2.5,
+        "close_timeout": 10.0,
+        "reconnect_timeout": 30.0,
+        "client_id": "me",
+    }
     assert COMMON_OPTIONS.get("connect_timeout").doc == "seconds to wait for the broker"
     with pytest.raises(ConfigurationError, match="connect_timeout"):
         COMMON_OPTIONS.resolve({}, {"connect_timeout": -1}, context="c")
