@@ -385,6 +385,32 @@ def test_maxlen_trims_approximately(raw: Any, topic: str) -> None:
     assert 100 <= raw.xlen(topic) < 1000
 
 
+@pytest.mark.parametrize("api", ["sync", "async"])
+async def test_max_age_trims_entries_older_than_it(raw: Any, topic: str, api: str) -> None:
+    """?max_age=S: each XADD drops (whole nodes of) entries older than about S seconds."""
+    if api == "sync":
+        with brokerkit.connect(URL + "?max_age=0.5") as broker, broker.producer(topic) as p:
+            p.send_many([b"old"] * 300)
+            p.flush()
+            await asyncio.sleep(0.7)
+            p.send(b"new")
+    else:
+        async with brokerkit.connect_async(URL, max_age=0.5) as abroker:
+            async with abroker.producer(topic) as ap:
+                await ap.send_many([b"old"] * 300)
+                await ap.flush()
+                await asyncio.sleep(0.7)
+                await ap.send(b"new")
+    assert raw.xlen(topic) <= 101  # approximate: a partly old node may stay
+    last = raw.xrevrange(topic, count=1)[0][1]
+    assert last[b"v"] == b"new"
+
+
+def test_maxlen_and_max_age_together_are_refused() -> None:
+    with pytest.raises(brokerkit.ConfigurationError, match="maxlen or max_age, not both"):
+        brokerkit.connect(URL + "?maxlen=10&max_age=60")
+
+
 def _calls(server: PrivateRedis, command: str) -> int:
     with server.client() as client:
         stats = client.info("commandstats").get(f"cmdstat_{command}", {})

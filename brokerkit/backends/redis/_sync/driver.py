@@ -11,6 +11,7 @@ Every client error is mapped in one place, ``ErrorMapper`` (see ``_common.error_
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ from ...._sync.driver import Outcomes
 from ...._spec import ConsumerConfig, ProducerConfig
 from ...._types import Capabilities, Guarantee, Record
 from ...._url import BrokerURL
-from ....errors import DeliveryError
+from ....errors import ConfigurationError, DeliveryError
 from .._codec import (
     F_VALUE,
     Delivery,
@@ -75,15 +76,22 @@ class SyncRedisProducer:
     """XADD to one stream: each batch is one pipeline round trip (in chunks), bounded by
     one deadline; the replies are the outcomes."""
 
-    __slots__ = ("_client", "_errors", "_head", "max_message_bytes")
+    __slots__ = ("_client", "_errors", "_head", "_max_age_ms", "max_message_bytes")
 
     def __init__(
-        self, client: Any, errors: ErrorMapper, head: tuple[Any, ...], max_bytes: int
+        self,
+        client: Any,
+        errors: ErrorMapper,
+        head: tuple[Any, ...],
+        max_bytes: int,
+        max_age: float | None = None,
     ) -> None:
         self._client = client
         self._errors = errors
         self._head = head
         self.max_message_bytes = max_bytes
+        #: max_age: each batch's XADDs trim entries older than this (MINID ~ now - age).
+        self._max_age_ms = None if max_age is None else int(max_age * 1000)
 
     def _queue(self, pipe: Any, chunk: Sequence[Record]) -> None:
         head = self._head
@@ -95,6 +103,9 @@ class SyncRedisProducer:
 
     def publish(self, records: Sequence[Record], timeout: float | None) -> Outcomes:
         results: list[Any] = []
+        if self._max_age_ms is not None:  # once per batch: the oldest id to keep
+            oldest = int(time.time() * 1000) - self._max_age_ms
+            self._head = (*self._head[:2], "MINID", "~", max(0, oldest), "*")
         with self._errors():
             with bound(timeout):
                 for start in range(0, len(records), PIPELINE_CHUNK):
@@ -629,6 +640,14 @@ class SyncRedisDriver:
         self._pubsub = options["mode"] == "pubsub"
         self._prefix = options["key_prefix"]
         self._maxlen: int | None = options["maxlen"]
+        self._max_age: float | None = options["max_age"]
+        if self._maxlen is not None and self._max_age is not None:
+            raise ConfigurationError(
+                "give maxlen or max_age, not both: Redis trims a stream by count (MAXLEN) "
+                "or by age (MINID) on each XADD",
+                backend="redis",
+                url=url.render(),
+            )
         self._client: Any = None
         self._once: Any = None
         self._limit: int | bool | None = False  # not asked yet
@@ -693,7 +712,9 @@ class SyncRedisDriver:
         if self._pubsub:
             return SyncRedisPublisher(client, self._errors, ("PUBLISH", key), max_bytes)
         trim = ("MAXLEN", "~", self._maxlen) if self._maxlen else ()
-        return SyncRedisProducer(client, self._errors, ("XADD", key, *trim, "*"), max_bytes)
+        return SyncRedisProducer(
+            client, self._errors, ("XADD", key, *trim, "*"), max_bytes, self._max_age
+        )
 
     def open_consumer(
         self, topic: str, group: str | None, config: ConsumerConfig
