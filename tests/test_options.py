@@ -270,10 +270,10 @@ def test_every_timeout_must_be_positive(value: object) -> None:
     """A timeout of 0 used to be accepted (connect_timeout=0 then failed with "Error 115
     ... Operation now in progress"): every *_timeout option refuses 0, saying it wants
     a number > 0."""
-    from brokerkit._registry import BUILTIN_BACKENDS, get_backend
+    from brokerkit._registry import builtin_schemes, get_backend
 
     schemas = [COMMON_OPTIONS, CONSUMER_OPTIONS, PRODUCER_OPTIONS]
-    for scheme in BUILTIN_BACKENDS:
+    for scheme in builtin_schemes():
         spec = get_backend(scheme)
         schemas += [spec.options, spec.producer_options, spec.consumer_options]
     checked = set()

@@ -49,3 +49,29 @@ async def test_an_unopened_producer_raises_naming_await_and_async_with() -> None
         await opened.close()
         with pytest.raises(brokerkit.ClosedError, match="is closed"):
             await opened.send(b"after close")
+
+
+async def test_an_unopened_consumer_raises_naming_await_and_async_with() -> None:
+    """API.md: a consumer is subscribed when consumer() returns. An async consumer that
+    was neither awaited nor entered is not subscribed, so receiving from it raises
+    (it used to subscribe on first use, silently losing what was sent before)."""
+    async with brokerkit.connect_async("memory://unopened-c") as broker:
+        consumer = broker.consumer("t", group="g")  # neither awaited nor entered
+        async with broker.producer("t") as producer:
+            await producer.send(b"sent before the consumer was opened")
+        with pytest.raises(brokerkit.ClosedError) as info:
+            await consumer.receive(timeout=0.1)
+        assert "await broker.consumer(...)" in str(info.value)
+        assert "async with broker.consumer(...) as consumer" in str(info.value)
+        with pytest.raises(brokerkit.ClosedError, match="not open"):
+            await consumer.receive_many(10, timeout=0.1)
+        with pytest.raises(brokerkit.ClosedError, match="not open"):
+            async for _ in consumer:
+                pass
+        async with broker.consumer("t", group="g") as opened:
+            async with broker.producer("t") as producer:
+                await producer.send(b"after")
+            msg = await opened.receive(timeout=1)
+            assert msg is not None
+            assert msg.value == b"after"
+            await msg.ack()

@@ -1,21 +1,33 @@
 """AsyncConsumer and AsyncMessage: prefetch buffer, ack batching, nack, dead-lettering.
 
-Policy decisions come from ``brokerkit._policy``; I/O goes through the driver in batches.
+Policy decisions come from ``brokerkit._policy``; I/O goes through the driver in batches:
+``fetch()`` to receive, one ``settle(acks, nacks, wait)`` to acknowledge and hand back.
+On a backend with ``Capabilities.cumulative_ack`` the acks are per-partition positions
+computed by :class:`~brokerkit._policy.acks.OffsetTracker` (never past an unacked message).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._acompat import ALock, AOpenable, monotonic
+from .._acompat import ALock, AOpenable, asleep, monotonic
+from .._policy.acks import OffsetTracker
 from .._policy.commits import AckBatcher
 from .._policy.deadletter import dead_letter_headers, max_deliveries_reason
 from .._policy.guarantees import check_nack_delay
+from .._policy.receiving import check_max_messages, check_timeout
 from .._spec import ConsumerConfig
 from .._types import Commit, Guarantee
-from ..errors import BrokerError, ClosedError, ConfigurationError, UnsupportedError
+from ..errors import (
+    BrokerConnectionError,
+    BrokerError,
+    ClosedError,
+    ConfigurationError,
+    UnsupportedError,
+)
+from ..errors import TimeoutError as NoAnswer
 from .driver import AsyncConsumerDriver, Delivery
 from .producer import AsyncProducer
 
@@ -29,6 +41,19 @@ log = logging.getLogger("brokerkit")
 #: A blocking receive waits in slices this long, so close() from another thread or task
 #: ends it promptly.
 POLL_SLICE = 0.2
+
+#: A lost connection is retried with backoff from 50 ms doubling to 1 s.
+RETRY_BASE = 0.05
+RETRY_CAP = 1.0
+
+#: What a driver raises when the broker cannot be reached or does not answer in time:
+#: the core decides whether to try again (see _settle_again and _fetch).
+LOST = (BrokerConnectionError, NoAnswer)
+
+
+def _backoff(failures: int, left: float) -> float:
+    delay: float = min(RETRY_CAP, RETRY_BASE * 2.0**failures, left)
+    return max(0.0, delay)
 
 
 class AsyncMessage:
@@ -55,20 +80,18 @@ class AsyncMessage:
     timestamp: float | None
     delivery_count: int
 
-    def __init__(self, consumer: AsyncConsumer, delivery: Delivery) -> None:
+    def __init__(self, consumer: AsyncConsumer, topic: str, delivery: Delivery) -> None:
         self._consumer = consumer
         self._settled = False
-        (
-            self._token,
-            self.id,
-            self.value,
-            self.key,
-            headers,
-            self.timestamp,
-            self.delivery_count,
-        ) = delivery
+        self._token = delivery.token
+        self.id = delivery.id
+        self.value = delivery.value
+        self.key = delivery.key
+        headers = delivery.headers
         self.headers = headers if headers is not None else {}
-        self.topic = consumer.topic
+        self.timestamp = delivery.timestamp
+        self.delivery_count = delivery.delivery_count
+        self.topic = topic
 
     def __repr__(self) -> str:
         return (
@@ -79,19 +102,8 @@ class AsyncMessage:
 
     async def ack(self) -> None:
         """Acknowledge the message (a no-op on an at-most-once consumer, and when repeated)."""
-        if self._settled:
-            return
         consumer = self._consumer
-        batcher = consumer._batcher
-        if batcher is None:
-            return
-        if consumer._closed:
-            raise ClosedError(
-                f"consumer of {self.topic!r} is closed: message {self.id} was handed back "
-                "to the group and will be delivered again"
-            )
-        self._settled = True
-        if batcher.add(self._token):
+        if consumer._ack(self):
             await consumer._commit()
 
     async def nack(self, requeue: bool = True, delay: float | None = None) -> None:
@@ -102,7 +114,7 @@ class AsyncMessage:
     async def dead_letter(self, reason: str) -> None:
         """Move the message to the consumer's dead_letter_topic (recording the original
         topic, id, reason and delivery count in brokerkit-* headers) and ack it."""
-        await self._consumer._dead_letter(self, reason)
+        await self._consumer._dead_letter(self, reason, self.delivery_count)
 
 
 class AsyncConsumer(AOpenable):
@@ -127,10 +139,25 @@ class AsyncConsumer(AOpenable):
             self._batcher = AckBatcher(
                 self.commit_mode, options["commit_every"], options["commit_interval"]
             )
+        caps = broker.capabilities
+        #: Cumulative-ack backends: the commit watermark per partition (tokens are
+        #: ``(partition, offset)``); None where every message is acked on its own.
+        self._offsets: OffsetTracker | None = None
+        if caps.cumulative_ack and self._batcher is not None:
+            self._offsets = OffsetTracker()
         self._prefetch: int = options["prefetch"]
         self._prefetch_bytes: int = options["prefetch_bytes"]
-        self._ahead = self._prefetch  # prefetch, lowered while messages are large
+        #: Messages fetched ahead: prefetch, lowered while messages are large. Until a
+        #: batch showed how large they are, one: prefetch_bytes bounds every fetch, the
+        #: first one too.
+        self._ahead = 1
+        #: How many messages prefetch_bytes allows, from the sizes of the last batch.
+        self._cap = 1
+        opts = broker.options
+        self._reconnect: float = opts.get("reconnect_timeout", 30.0)
         self._max_deliveries: int | None = options["max_deliveries"]
+        #: The core enforces max_deliveries unless the broker does it natively.
+        self._limit: int | None = None if caps.native_dead_letter else self._max_deliveries
         self._dead_letter_topic: str | None = options["dead_letter_topic"]
         self._on_commit_error: Callable[[BaseException], Any] | None = options["on_commit_error"]
         self._backend_options = backend_options
@@ -158,9 +185,12 @@ class AsyncConsumer(AOpenable):
                 commit=self.commit_mode,
                 prefetch=self._prefetch,
                 options=self._backend_options,
+                max_deliveries=self._max_deliveries,
+                dead_letter_topic=self._dead_letter_topic,
+                offsets=self._offsets,
             )
             self._drv = await driver.open_consumer(self.topic, self.group, config)
-            self._broker._children.add(self)
+            self._broker._register(self)
         return self._drv
 
     # -- receiving ---------------------------------------------------------------------
@@ -168,6 +198,8 @@ class AsyncConsumer(AOpenable):
     async def receive(self, timeout: float | None = None) -> AsyncMessage | None:
         """The next message, or None after ``timeout`` seconds (None: wait until one comes
         or the consumer is closed)."""
+        if timeout is not None and type(timeout) is not float:
+            timeout = check_timeout(timeout)
         buf = self._buf
         if buf:
             return buf.popleft()
@@ -185,13 +217,15 @@ class AsyncConsumer(AOpenable):
     ) -> list[AsyncMessage]:
         """Up to ``max_messages`` messages: what is buffered at once, else waits at most
         ``timeout`` seconds for the first; possibly an empty list."""
-        if max_messages < 1:
-            raise ValueError(f"max_messages must be >= 1, got {max_messages}")
+        if type(max_messages) is not int or max_messages < 1:
+            max_messages = check_max_messages(max_messages)
+        if timeout is not None and type(timeout) is not float:
+            timeout = check_timeout(timeout, "receive_many()")
         buf = self._buf
         if not buf:
             if self._batcher is None:
-                return await self._fetch(max_messages, timeout)
-            msgs = await self._fetch(max(max_messages, self._ahead), timeout)
+                return await self._fetch_up_to(max_messages, timeout)
+            msgs = await self._fetch_up_to(max(max_messages, self._ahead), timeout)
             if len(msgs) <= max_messages:
                 return msgs
             buf.extend(msgs[max_messages:])
@@ -201,6 +235,21 @@ class AsyncConsumer(AOpenable):
             buf.clear()
             return out
         return [buf.popleft() for _ in range(max_messages)]
+
+    async def _fetch_up_to(self, want: int, timeout: float | None) -> list[AsyncMessage]:
+        """Up to ``want`` messages, no fetch larger than prefetch_bytes allows: the first
+        fetch (sizes unknown) takes one, and what is there at once tops it up."""
+        n = min(want, self._cap)
+        msgs = await self._fetch(n, timeout)
+        while len(msgs) >= n and len(msgs) < want:
+            n = min(want - len(msgs), self._cap)
+            more = await self._fetch(n, 0.0)
+            if not more:
+                break
+            msgs.extend(more)
+            if len(more) < n:
+                break
+        return msgs
 
     def __aiter__(self) -> AsyncConsumer:
         return self
@@ -216,16 +265,36 @@ class AsyncConsumer(AOpenable):
             raise StopAsyncIteration
         return msg
 
+    def _not_open(self) -> AsyncConsumerDriver:
+        """receive() on a consumer that is closed, or (async API) was never opened: an
+        unopened consumer is not subscribed, so it must not start now, silently late."""
+        if self._closing:
+            raise ClosedError(
+                f"consumer of topic {self.topic!r} is closed", url=self._broker.url.render()
+            )
+        raise ClosedError(
+            f"consumer of topic {self.topic!r} is not open (so not subscribed): write "
+            "`consumer = await broker.consumer(...)` or "
+            "`async with broker.consumer(...) as consumer:` before sending what it "
+            "should receive",
+            url=self._broker.url.render(),
+        )
+
     async def _fetch(self, n: int, timeout: float | None) -> list[AsyncMessage]:
         drv = self._drv
         if drv is None:
-            drv = await self._ensure_open()
+            drv = self._not_open()
+        if timeout is not None and timeout < 0:
+            check_timeout(timeout)
         batcher = self._batcher
         deadline = None if timeout is None else monotonic() + timeout
         if batcher is not None and batcher.tokens and batcher.due():
             await self._commit()
             if deadline is not None and monotonic() >= deadline:
                 return []  # the commit took the time (a broker not answering): no fetch
+        topic = self.topic
+        lost_at: float | None = None
+        failures = 0
         while True:
             if self._closing:
                 return []
@@ -235,17 +304,36 @@ class AsyncConsumer(AOpenable):
                 wait = POLL_SLICE
             else:
                 wait = min(POLL_SLICE, max(0.0, deadline - monotonic()))
-            async with self._fetch_lock:
-                if self._closed:
-                    return []
-                raw = await drv.fetch(n, wait)
+            try:
+                async with self._fetch_lock:
+                    if self._closed:
+                        return []
+                    raw = await drv.fetch(n, wait)
+            except LOST:
+                # The driver gave up within about wait + connect_timeout. A receive with a
+                # timeout raises now; a blocking one waits out an outage up to
+                # reconnect_timeout.
+                now = monotonic()
+                if lost_at is None:
+                    lost_at = now
+                failures += 1
+                if deadline is not None or now - lost_at >= self._reconnect:
+                    raise
+                await asleep(_backoff(failures, self._reconnect - (now - lost_at)))
+                continue
+            if lost_at is not None:
+                lost_at = None
+                failures = 0
             if raw:
-                msgs = [AsyncMessage(self, d) for d in raw]
+                if self._offsets is not None:
+                    self._track(raw, self._offsets)
+                msgs = [AsyncMessage(self, topic, d) for d in raw]
                 # Per batch, not per message: size the next fetch from two samples.
-                size = len(raw[0][2]) + len(raw[-1][2])
-                self._ahead = max(1, min(self._prefetch, 2 * self._prefetch_bytes // (size or 1)))
-                if self._max_deliveries is not None:
-                    msgs = await self._drop_exceeded(msgs, self._max_deliveries)
+                size = len(raw[0].value) + len(raw[-1].value)
+                cap = self._cap = max(1, 2 * self._prefetch_bytes // (size or 1))
+                self._ahead = min(self._prefetch, cap)
+                if self._limit is not None:
+                    msgs = await self._drop_exceeded(msgs, self._limit)
                     if not msgs:
                         continue
                 return msgs
@@ -257,31 +345,106 @@ class AsyncConsumer(AOpenable):
             if deadline is not None and monotonic() >= deadline:
                 return []
 
+    @staticmethod
+    def _track(raw: Sequence[Delivery], offsets: OffsetTracker) -> None:
+        """Record a fetched batch in the commit watermark, one call per partition run."""
+        run_part: Any = None
+        run: list[int] = []
+        for delivery in raw:
+            part, offset = delivery.token
+            if part != run_part:
+                if run:
+                    offsets.delivered_many(run_part, run)
+                run_part, run = part, []
+            run.append(offset)
+        if run:
+            offsets.delivered_many(run_part, run)
+
     async def _drop_exceeded(self, msgs: list[AsyncMessage], limit: int) -> list[AsyncMessage]:
+        """Dead-letter the messages delivered more than ``limit`` times (they came back
+        without a nack, e.g. after a crash): the application saw ``limit`` deliveries."""
+        if not any(msg.delivery_count > limit for msg in msgs):
+            return msgs
         keep = []
         for msg in msgs:
             if msg.delivery_count > limit:
-                await self._dead_letter(msg, max_deliveries_reason(limit))
+                await self._dead_letter(msg, max_deliveries_reason(limit), msg.delivery_count - 1)
             else:
                 keep.append(msg)
         return keep
 
     # -- settling ----------------------------------------------------------------------
 
-    async def _commit(self) -> None:
+    def _ack(self, msg: AsyncMessage) -> bool:
+        """Record the ack of ``msg``; True when the pending acks are due to be sent."""
+        if msg._settled:
+            return False
         batcher = self._batcher
-        drv = self._drv
-        if batcher is None or drv is None:
-            return
+        if batcher is None:
+            return False
+        if self._closed:
+            raise ClosedError(
+                f"consumer of {self.topic!r} is closed: message {msg.id} was handed back "
+                "to the group and will be delivered again"
+            )
+        msg._settled = True
+        token = msg._token
+        offsets = self._offsets
+        if offsets is not None:
+            offsets.ack(*token)
+        return batcher.add(token)
+
+    def _take_acks(self) -> list[Any]:
+        """The pending acks as the driver settles them: tokens, or the partitions'
+        positions where acks are cumulative."""
+        batcher = self._batcher
+        if batcher is None:
+            return []
         tokens = batcher.take()
-        if not tokens:
+        offsets = self._offsets
+        if offsets is None:
+            return tokens
+        return list(offsets.positions().items())
+
+    async def _commit(self) -> None:
+        drv = self._drv
+        if drv is None:
+            return
+        acks = self._take_acks()
+        if not acks:
             return
         try:
-            await drv.ack(tokens, self._sync_commit)
+            await drv.settle(acks, (), self._sync_commit)
         except BrokerError as exc:
             if self._sync_commit:
-                raise
+                if not isinstance(exc, LOST):
+                    raise
+                await self._settle_again(drv, acks, (), exc, monotonic() + self._reconnect)
+                return
             self._report_commit_error(exc)
+
+    async def _settle_again(
+        self,
+        drv: AsyncConsumerDriver,
+        acks: Sequence[Any],
+        nacks: Sequence[tuple[Any, float | None]],
+        exc: BaseException,
+        deadline: float,
+    ) -> None:
+        """A confirmed settle failed with a lost connection or no answer: try again
+        (backoff 50 ms to 1 s) until ``deadline``, then raise the last error."""
+        failures = 0
+        while True:
+            left = deadline - monotonic()
+            if left <= 0:
+                raise exc
+            failures += 1
+            await asleep(_backoff(failures, left))
+            try:
+                await drv.settle(acks, nacks, True)
+                return
+            except LOST as again:
+                exc = again
 
     def _report_commit_error(self, exc: BrokerError) -> None:
         if self._on_commit_error is not None:
@@ -300,7 +463,12 @@ class AsyncConsumer(AOpenable):
         drv = self._drv
         if batcher is None or drv is None or not batcher.tokens:
             return
-        await drv.ack(batcher.take(), True)
+        acks = self._take_acks()
+        if acks:
+            try:
+                await drv.settle(acks, (), True)
+            except LOST as exc:
+                await self._settle_again(drv, acks, (), exc, monotonic() + self._reconnect)
 
     async def _nack(self, msg: AsyncMessage, requeue: bool, delay: float | None) -> None:
         if self._batcher is None:
@@ -315,18 +483,58 @@ class AsyncConsumer(AOpenable):
             raise ClosedError(f"consumer of {self.topic!r} is closed")
         if not requeue:
             if self._dead_letter_topic is not None:
-                await self._dead_letter(msg, "nacked with requeue=False")
+                await self._dead_letter(msg, "nacked with requeue=False", msg.delivery_count)
             else:
+                log.warning(
+                    "message %s of topic %r (group %r) nacked with requeue=False and no "
+                    "dead_letter_topic: dropped",
+                    msg.id,
+                    self.topic,
+                    self.group,
+                )
                 await msg.ack()  # dropped on purpose, as asked
             return
         check_nack_delay(self._broker.capabilities, self._broker.backend, delay)
-        msg._settled = True
+        limit = self._limit
+        if limit is not None and msg.delivery_count >= limit:
+            # The last delivery allowed: dead-letter now rather than deliver it again.
+            await self._dead_letter(msg, max_deliveries_reason(limit), msg.delivery_count)
+            return
         drv = self._drv
         if drv is None:
             raise ClosedError(f"consumer of {self.topic!r} is closed")
-        await drv.nack([msg._token], delay)
+        msg._settled = True
+        offsets = self._offsets
+        if offsets is not None:
+            self._rewind(offsets, msg._token)
+        # Pending acks go in the same call: one settle() for the batch. A nack returns
+        # once the message is handed back.
+        acks = self._take_acks() if self._batcher.tokens else []
+        nacks = ((msg._token, delay),)
+        try:
+            await drv.settle(acks, nacks, True)
+        except LOST as exc:
+            await self._settle_again(drv, acks, nacks, exc, monotonic() + self._reconnect)
 
-    async def _dead_letter(self, msg: AsyncMessage, reason: str) -> None:
+    def _rewind(self, offsets: OffsetTracker, token: Any) -> None:
+        """A nack on a cumulative-ack backend: the partition is read again from the nacked
+        offset, so the buffered messages after it are dropped (they come again)."""
+        part, offset = token
+        offsets.rewind(part, offset)
+        buf = self._buf
+        if buf:
+            kept = [m for m in buf if m._token[0] != part or m._token[1] < offset]
+            if len(kept) != len(buf):
+                buf.clear()
+                buf.extend(kept)
+
+    async def _dead_letter(self, msg: AsyncMessage, reason: str, deliveries: int) -> None:
+        if self._closed:
+            raise ClosedError(
+                f"consumer of {self.topic!r} is closed: message {msg.id} cannot be "
+                "dead-lettered (it was handed back to the group and will be delivered again)",
+                url=self._broker.url.render(),
+            )
         topic = self._dead_letter_topic
         if topic is None:
             raise ConfigurationError(
@@ -344,7 +552,7 @@ class AsyncConsumer(AOpenable):
             topic=msg.topic,
             id=msg.id,
             reason=reason,
-            delivery_count=msg.delivery_count,
+            delivery_count=deliveries,
         )
         await dlq._send_confirmed(msg.value, msg.key, headers)
         await msg.ack()
@@ -359,17 +567,29 @@ class AsyncConsumer(AOpenable):
         self._closing = True
         async with self._fetch_lock:
             self._closed = True
-        self._broker._children.discard(self)
+        self._broker._unregister(self)
         drv = self._drv
+        limit = self._broker._close_timeout
+        deadline = None if limit is None else monotonic() + limit
         try:
-            if drv is not None and self._batcher is not None and self._batcher.tokens:
-                await drv.ack(self._batcher.take(), True)
+            if drv is not None and self._batcher is not None:
+                # One last settle: the pending acks, and the prefetched messages the
+                # application never saw go back to the group at once.
+                acks = self._take_acks()
+                nacks = [(m._token, None) for m in self._buf]
+                if acks or nacks:
+                    try:
+                        await drv.settle(acks, nacks, True)
+                    except LOST as exc:
+                        until = monotonic() + self._reconnect if deadline is None else deadline
+                        await self._settle_again(drv, acks, nacks, exc, until)
         finally:
             self._drv = None
             self._buf.clear()
             try:
                 if drv is not None:
-                    await drv.close(self._broker._close_timeout)
+                    left = None if deadline is None else max(0.0, deadline - monotonic())
+                    await drv.close(left)
             finally:
                 if self._dlq is not None:
                     await self._dlq.close()

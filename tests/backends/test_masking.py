@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import brokerkit
-from brokerkit._registry import BUILTIN_BACKENDS, get_backend
+from brokerkit._registry import builtin_schemes, get_backend
 
 SECRET = "Zq9-masked-Pw-41"
 WRONG = "Wr0ng-masked-Pw-77"
@@ -66,7 +66,7 @@ WITH_PASSWORD: dict[str, Callable[[Path], Generator[tuple[str | None, str], None
 
 
 def test_every_backend_is_covered() -> None:
-    names = {get_backend(scheme).name for scheme in BUILTIN_BACKENDS}
+    names = {get_backend(scheme).name for scheme in builtin_schemes()}
     missing = names - set(WITH_PASSWORD)
     assert not missing, f"add the backends {sorted(missing)} to WITH_PASSWORD"
 

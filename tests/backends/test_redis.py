@@ -1,6 +1,6 @@
 """Redis-specific behaviour of the redis:// backend, against real Redis servers.
 
-The shared server on 127.0.0.1:6379 (DEVELOPERS.md) is used for most tests; tests that
+The shared server on 127.0.0.1:6379 (CONTRIBUTING.md) is used for most tests; tests that
 need a password, a memory limit or a restart start their own ``redis-server`` on a free
 port. Unreachable Redis: skip on a laptop, fail with CI=true.
 """
@@ -395,12 +395,14 @@ async def test_max_age_trims_entries_older_than_it(raw: Any, topic: str, api: st
             await asyncio.sleep(0.7)
             p.send(b"new")
     else:
-        async with brokerkit.connect_async(URL, max_age=0.5) as abroker:
-            async with abroker.producer(topic) as ap:
-                await ap.send_many([b"old"] * 300)
-                await ap.flush()
-                await asyncio.sleep(0.7)
-                await ap.send(b"new")
+        async with (
+            brokerkit.connect_async(URL, max_age=0.5) as abroker,
+            abroker.producer(topic) as ap,
+        ):
+            await ap.send_many([b"old"] * 300)
+            await ap.flush()
+            await asyncio.sleep(0.7)
+            await ap.send(b"new")
     assert raw.xlen(topic) <= 101  # approximate: a partly old node may stay
     last = raw.xrevrange(topic, count=1)[0][1]
     assert last[b"v"] == b"new"
@@ -572,10 +574,34 @@ def test_max_deliveries_dead_letters_using_pending_counts(topic: str) -> None:
         assert moved is not None
         assert moved.value == b"poison"
         assert moved.headers["a"] == "b"
-        assert moved.headers["brokerkit-delivery-count"] == "3"
+        assert moved.headers["brokerkit-delivery-count"] == "2"  # the deliveries made
         assert moved.headers["brokerkit-original-topic"] == topic
         moved.ack()
         consumer.close()
+        dead.close()
+
+
+def test_max_deliveries_counts_deliveries_lost_to_closed_members(topic: str) -> None:
+    """Never nacked, only handed back by close(): the third delivery (count 3 in XPENDING)
+    goes to the dead-letter topic, recording the 2 deliveries the application saw."""
+    dlq = topic + "-dlq"
+    opts: dict[str, Any] = {"group": "g", "max_deliveries": 2, "dead_letter_topic": dlq}
+    with brokerkit.connect(URL) as broker:
+        dead = broker.consumer(dlq, group="g")
+        with broker.producer(topic) as producer:
+            producer.send(b"poison")
+        for n in (1, 2):
+            with broker.consumer(topic, **opts) as member:
+                msg = member.receive(timeout=3)
+                assert msg is not None
+                assert msg.delivery_count == n
+        with broker.consumer(topic, **opts) as member:
+            assert member.receive(timeout=1.5) is None
+        moved = dead.receive(timeout=3)
+        assert moved is not None
+        assert moved.value == b"poison"
+        assert moved.headers["brokerkit-delivery-count"] == "2"
+        moved.ack()
         dead.close()
 
 
@@ -1175,6 +1201,10 @@ async def test_a_lost_read_reply_is_read_back_at_once(raw: Any, topic: str, api:
             with brokerkit.connect(url, **opts) as broker:
                 consumer = broker.consumer(topic, group="g", commit="sync")
                 assert consumer.receive(timeout=0.1) is None  # the first fetch claims
+                raw.xadd(topic, {"v": "warm-up"})  # a first batch shows the message size,
+                warm = consumer.receive(timeout=5)  # so the next fetch takes both entries
+                assert warm is not None
+                warm.ack()
                 raw.xadd(topic, {"v": "lost-1"})
                 raw.xadd(topic, {"v": "lost-2"})
                 link.drop_replies()
@@ -1187,6 +1217,10 @@ async def test_a_lost_read_reply_is_read_back_at_once(raw: Any, topic: str, api:
             async with brokerkit.connect_async(url, **opts) as abroker:
                 aconsumer = await abroker.consumer(topic, group="g", commit="sync")
                 assert await aconsumer.receive(timeout=0.1) is None
+                raw.xadd(topic, {"v": "warm-up"})
+                awarm = await aconsumer.receive(timeout=5)
+                assert awarm is not None
+                await awarm.ack()
                 raw.xadd(topic, {"v": "lost-1"})
                 raw.xadd(topic, {"v": "lost-2"})
                 link.drop_replies()
@@ -1627,3 +1661,80 @@ async def test_receive_and_close_keep_their_bounds_against_a_silent_broker_async
             took = time.monotonic() - start
             assert took < SILENT["close_timeout"] + SLACK, f"close took {took:.1f} s"
             link.resume()
+
+
+# -- the first fetch honours prefetch_bytes ---------------------------------------------------
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+async def test_the_first_fetch_honours_prefetch_bytes(raw: Any, topic: str, api: str) -> None:
+    """A new group's first receive() used to pull `prefetch` entries whatever their size
+    (10 entries of 50 MiB: 365 MiB in one reply). Now the first fetch takes one entry, and
+    every later one about prefetch_bytes' worth."""
+    big = b"B" * (1 << 20)
+    raw.xgroup_create(topic, "g", id="0", mkstream=True)
+    for _ in range(10):
+        raw.xadd(topic, {"v": big})
+
+    def held() -> int:
+        return int(raw.xpending(topic, "g")["pending"])
+
+    if api == "sync":
+        with brokerkit.connect(URL) as broker:
+            consumer = broker.consumer(topic, group="g", prefetch_bytes=2 << 20)
+            first = consumer.receive(timeout=5)
+            assert first is not None
+            assert held() == 1
+            first.ack()
+            second = consumer.receive(timeout=5)
+            assert second is not None
+            assert held() <= 1 + 2 + 1  # about prefetch_bytes' worth
+            consumer.close()
+    else:
+        async with brokerkit.connect_async(URL) as abroker:
+            aconsumer = await abroker.consumer(topic, group="g", prefetch_bytes=2 << 20)
+            afirst = await aconsumer.receive(timeout=5)
+            assert afirst is not None
+            assert held() == 1
+            await afirst.ack()
+            asecond = await aconsumer.receive(timeout=5)
+            assert asecond is not None
+            assert held() <= 1 + 2 + 1
+            await aconsumer.close()
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+async def test_close_with_pending_acks_keeps_close_timeout_against_a_silent_broker(
+    raw: Any, topic: str, api: str
+) -> None:
+    """close() sends the pending acks, but gives up at close_timeout when the broker does
+    not answer (the messages come back after the visibility timeout: at-least-once)."""
+    lazy = {"commit": "async", "commit_every": 1000, "commit_interval": 60.0}
+    link = Link(("127.0.0.1", 6379))
+    with link:
+        if api == "sync":
+            with brokerkit.connect(through(URL, link), **SILENT) as broker:
+                consumer = broker.consumer(topic, group="g", **lazy)
+                with broker.producer(topic) as producer:
+                    producer.send(b"1")
+                assert len(_receive_all(consumer, 1, timeout=5)) == 1  # acked, not sent
+                link.hold()
+                start = time.monotonic()
+                with contextlib.suppress(brokerkit.BrokerError):
+                    consumer.close()
+                took = time.monotonic() - start
+        else:
+            async with brokerkit.connect_async(through(URL, link), **SILENT) as abroker:
+                aconsumer = await abroker.consumer(topic, group="g", **lazy)
+                async with abroker.producer(topic) as aproducer:
+                    await aproducer.send(b"1")
+                msg = await aconsumer.receive(timeout=5)
+                assert msg is not None
+                await msg.ack()
+                link.hold()
+                start = time.monotonic()
+                with contextlib.suppress(brokerkit.BrokerError):
+                    await aconsumer.close()
+                took = time.monotonic() - start
+        link.resume()
+    assert took < SILENT["close_timeout"] + SLACK, f"close took {took:.1f} s"

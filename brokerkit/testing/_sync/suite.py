@@ -4,7 +4,7 @@
 ``brokerkit/testing/_sync/suite.py`` (class ``SyncSuite``, fixture ``broker``) is generated
 from this file by ``python tools/unasync.py``: every case runs through both APIs.
 
-Cases use the fixtures ``abroker`` (an open AsyncBroker for ``broker_url``), ``topic`` and
+Cases use the fixtures ``broker`` (an open Broker for ``broker_url``), ``topic`` and
 ``group`` (unique per test) from ``brokerkit.testing.plugin``. A case gated with
 ``@requires(...)`` asserts ``UnsupportedError`` instead where the backend lacks the
 capability. No case sleeps to wait for the broker: helpers poll with a deadline.
@@ -13,6 +13,7 @@ capability. No case sleeps to wait for the broker: helpers poll with a deadline.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from functools import partial
@@ -64,9 +65,9 @@ def _ends(handle: Any, what: str) -> Any:
 
 
 class SyncSuite(SyncProducingCases):
-    """The portable behaviour of every brokerkit backend, through the async API.
+    """The portable behaviour of every brokerkit backend, through the sync API.
 
-    Subclass it in a test module (``class TestAsync(AsyncSuite): pass``) with the
+    Subclass it in a test module (``class TestSync(SyncSuite): pass``) with the
     ``brokerkit.testing.plugin`` pytest plugin active.
     """
 
@@ -78,19 +79,8 @@ class SyncSuite(SyncProducingCases):
         assert caps.at_least_once or caps.at_most_once, "a backend must offer some guarantee"
         with pytest.raises(dataclasses.FrozenInstanceError):
             caps.ordered = not caps.ordered  # type: ignore[misc]
-        assert set(caps.as_dict()) >= {
-            "persistent",
-            "consumer_groups",
-            "ordered",
-            "replay",
-            "at_least_once",
-            "at_most_once",
-            "idempotent_produce",
-            "headers",
-            "nack_delay",
-            "delivery_count",
-            "native_dead_letter",
-        }
+        assert tuple(caps.as_dict()) == Capabilities.names()
+        assert all(isinstance(v, bool) for v in caps.as_dict().values())
 
     # -- round trips -------------------------------------------------------------------
 
@@ -405,10 +395,14 @@ class SyncSuite(SyncProducingCases):
             m3.ack()
             m1.ack()
         with broker.consumer(topic, group=group, commit=commit) as second:
-            back = collect(second, 1)
-            assert _values(back) == [b"m2"]
+            if broker.capabilities.cumulative_ack:
+                # The committed position stops at m2: m3 (acked behind it) comes again.
+                back = collect(second, 2, ack=True)
+                assert _values(back) == [b"m2", b"m3"]
+            else:
+                back = collect(second, 1, ack=True)
+                assert _values(back) == [b"m2"]
             assert collect(second, 1, QUIET_PERIOD) == []
-            back[0].ack()
 
     @pytest.mark.parametrize(
         "options",
@@ -436,6 +430,9 @@ class SyncSuite(SyncProducingCases):
                 if int(msg.value[1:]) % 2 == 0:
                     msg.ack()
         unacked = [v for v in values if int(v[1:]) % 2]
+        if caps.cumulative_ack:
+            # Per partition, everything from the first unacked message on comes again.
+            unacked = values[values.index(unacked[0]) :]
         with broker.consumer(topic, group=group, **options) as second:
             again = collect(second, len(unacked))
             assert sorted(_values(again)) == unacked
@@ -468,6 +465,33 @@ class SyncSuite(SyncProducingCases):
             assert sorted(_values(got)) == values, (
                 f"after {elapsed:.2f} s the other member has {sorted(_values(got))}"
             )
+
+    @requires("at_least_once", "consumer_groups")
+    def test_close_hands_prefetched_messages_back_at_once(
+        self, broker: Broker, topic: str, group: str
+    ) -> None:
+        values = [b"p%02d" % i for i in range(20)]
+        with broker.consumer(topic, group=group) as other:
+            with broker.producer(topic) as producer:
+                producer.send_many(values)
+            # prefetch=20: one fetch takes every message; one is handed out and acked,
+            # the other 19 wait in the consumer's buffer, never seen by the application.
+            holder = broker.consumer(topic, group=group, prefetch=20, commit="sync")
+            try:
+                first = holder.receive(timeout=DELIVERY_TIMEOUT)
+                assert first is not None, "the first member received nothing"
+                first.ack()
+            finally:
+                started = time.monotonic()
+                holder.close()
+            got = collect(other, len(values) - 1, HANDBACK_BOUND, ack=True)
+            elapsed = time.monotonic() - started
+            rest = sorted(set(values) - {first.value})
+            assert sorted(_values(got)) == rest, (
+                f"after {elapsed:.2f} s the other member has {len(got)} of the "
+                f"{len(rest)} prefetched messages"
+            )
+            assert collect(other, 1, QUIET_PERIOD) == [], "the acked one came back"
 
     # -- at-most-once ----------------------------------------------------------------------
 
@@ -582,7 +606,7 @@ class SyncSuite(SyncProducingCases):
             assert dl.headers[H_ORIGINAL_TOPIC] == topic
             assert dl.headers[H_ORIGINAL_ID] == original_id
             assert "max_deliveries" in dl.headers[H_REASON]
-            assert int(dl.headers[H_DELIVERY_COUNT]) >= limit
+            assert int(dl.headers[H_DELIVERY_COUNT]) == limit, "the deliveries made"
             assert collect(consumer, 1, QUIET_PERIOD) == []
         with broker.consumer(topic, group=group) as reopened:
             assert collect(reopened, 1, QUIET_PERIOD) == [], "dead-lettered, not acked"
@@ -947,3 +971,47 @@ class SyncSuite(SyncProducingCases):
             assert sorted([msg.value, *_values(rest)]) == values, (
                 f"{len(values) - 1 - len(rest)} messages fetched ahead were lost on close"
             )
+
+    # -- hardening: what the core promises on every backend --------------------------------
+
+    def test_wrong_receive_argument_types_say_what_is_accepted(
+        self, broker: Broker, topic: str
+    ) -> None:
+        """receive(timeout="1") and receive_many("10") used to fail with a raw TypeError
+        from a comparison deep inside: now a TypeError saying what is accepted."""
+        g = guarantee_for(broker.capabilities)
+        with broker.consumer(topic, guarantee=g) as consumer:
+            with pytest.raises(TypeError, match="timeout must be a number of seconds"):
+                consumer.receive(timeout="1")  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match="max_messages must be an int >= 1, got str"):
+                consumer.receive_many("10")  # type: ignore[arg-type]
+            with pytest.raises(ValueError, match=">= 0"):
+                consumer.receive(timeout=-1)
+            assert consumer.receive(timeout=0) is None
+
+    @requires("at_least_once")
+    def test_nack_without_requeue_and_dead_letter_topic_logs_a_warning(
+        self, broker: Broker, topic: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The drop is on purpose, but not silent: WARNING with the message id and topic."""
+        caplog.set_level(logging.WARNING, logger="brokerkit")
+        with broker.consumer(topic, commit="sync") as consumer:
+            with broker.producer(topic) as producer:
+                producer.send(b"drop me")
+            [msg] = collect(consumer, 1)
+            msg.nack(requeue=False)
+        said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert any(msg.id in text and repr(topic) in text and "dropped" in text for text in said)
+
+    def test_dead_letter_on_a_closed_consumer_raises_closed_error(
+        self, broker: Broker, topic: str
+    ) -> None:
+        """Not a complaint about a missing dead_letter_topic: the consumer is closed."""
+        g = guarantee_for(broker.capabilities)
+        consumer = broker.consumer(topic, guarantee=g)
+        with broker.producer(topic, guarantee=g) as producer:
+            producer.send(b"x")
+        [msg] = collect(consumer, 1)
+        consumer.close()
+        with pytest.raises(ClosedError, match="closed"):
+            msg.dead_letter("too late")

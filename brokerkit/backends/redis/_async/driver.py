@@ -452,26 +452,34 @@ class AsyncRedisConsumer:
                         raise
                     await asleep(min(backoff().compute(failures), budget - spent))
 
-    async def ack(self, tokens: list[Any], wait: bool) -> None:
+    async def settle(
+        self, acks: Sequence[Any], nacks: Sequence[tuple[Any, float | None]], wait: bool
+    ) -> None:
+        """Acks (one XACK) and nacks (XCLAIM ... IDLE, by delay) of a batch, retrying a
+        lost connection for at most connect_timeout (the core decides whether to go on)."""
         held = self._held
-        for token in tokens:
-            held.pop(token, None)
-        await self._bounded(self._connect_timeout, self._ack, tokens)
+        if held:
+            for token in acks:
+                held.pop(token, None)
+            for token, _ in nacks:
+                held.pop(token, None)
+        await self._bounded(self._connect_timeout, self._settle, acks, nacks)
 
-    async def _ack(self, tokens: list[Any]) -> None:
+    async def _settle(self, acks: Sequence[Any], nacks: Sequence[tuple[Any, float | None]]) -> None:
         await self._refresh(monotonic())
-        try:
-            await self._client.execute_command("XACK", self._stream, self._group, *tokens)
-        except ResponseError as exc:
-            if not is_error(exc, "NOGROUP"):
-                raise
-            # The group is gone with its pending-entries list: nothing is left to ack.
-
-    async def nack(self, tokens: list[Any], delay: float | None) -> None:
-        held = self._held
-        for token in tokens:
-            held.pop(token, None)
-        await self._bounded(self._connect_timeout, self._nack, tokens, delay)
+        if acks:
+            try:
+                await self._client.execute_command("XACK", self._stream, self._group, *acks)
+            except ResponseError as exc:
+                if not is_error(exc, "NOGROUP"):
+                    raise
+                # The group is gone with its pending-entries list: nothing to ack.
+        if nacks:
+            by_delay: dict[float | None, list[Any]] = {}
+            for token, delay in nacks:
+                by_delay.setdefault(delay, []).append(token)
+            for delay, tokens in by_delay.items():
+                await self._nack(tokens, delay)
 
     async def _nack(self, tokens: list[Any], delay: float | None) -> None:
         delay_ms = int((delay or 0) * 1000)
@@ -613,14 +621,13 @@ class AsyncRedisSubscriber:
                 self._bytes += len(data)
                 value, key, headers = decode_frame(data)
                 self._seq += 1
-                out.append((None, str(self._seq), value, key, headers, None, 1))
+                out.append(Delivery(None, str(self._seq), value, key, headers, None, 1))
         return out
 
-    async def ack(self, tokens: list[Any], wait: bool) -> None:
-        return None
-
-    async def nack(self, tokens: list[Any], delay: float | None) -> None:
-        return None
+    async def settle(
+        self, acks: Sequence[Any], nacks: Sequence[tuple[Any, float | None]], wait: bool
+    ) -> None:
+        return None  # at-most-once: nothing to settle
 
     async def close(self, timeout: float | None) -> None:
         with contextlib.suppress(Exception):
@@ -730,7 +737,11 @@ class AsyncRedisDriver:
                 self._key(topic), opts["connect_timeout"], await self._pubsub_limit(client)
             )
             return subscriber
-        visibility = config.options.get("visibility_timeout") or opts["visibility_timeout"]
+        visibility = (
+            config.ack_deadline
+            or config.options.get("visibility_timeout")
+            or opts["visibility_timeout"]
+        )
         consumer = AsyncRedisConsumer(
             self._no_retry(),
             self._no_retry(),

@@ -434,7 +434,7 @@ class SyncRedisConsumer:
         return left <= 0 or (isinstance(exc, RedisTimeoutError) and left < self._read_bound)
 
     def _bounded(self, budget: float, call: Any, *args: Any) -> Any:
-        """``await call(*args)``, retrying a lost connection (backoff 50 ms to 1 s) until
+        """``call(*args)``, retrying a lost connection (backoff 50 ms to 1 s) until
         ``budget`` seconds have passed; then the last error goes up (mapped)."""
         failures = 0
         start = monotonic()
@@ -451,26 +451,34 @@ class SyncRedisConsumer:
                         raise
                     sleep(min(backoff().compute(failures), budget - spent))
 
-    def ack(self, tokens: list[Any], wait: bool) -> None:
+    def settle(
+        self, acks: Sequence[Any], nacks: Sequence[tuple[Any, float | None]], wait: bool
+    ) -> None:
+        """Acks (one XACK) and nacks (XCLAIM ... IDLE, by delay) of a batch, retrying a
+        lost connection for at most connect_timeout (the core decides whether to go on)."""
         held = self._held
-        for token in tokens:
-            held.pop(token, None)
-        self._bounded(self._connect_timeout, self._ack, tokens)
+        if held:
+            for token in acks:
+                held.pop(token, None)
+            for token, _ in nacks:
+                held.pop(token, None)
+        self._bounded(self._connect_timeout, self._settle, acks, nacks)
 
-    def _ack(self, tokens: list[Any]) -> None:
+    def _settle(self, acks: Sequence[Any], nacks: Sequence[tuple[Any, float | None]]) -> None:
         self._refresh(monotonic())
-        try:
-            self._client.execute_command("XACK", self._stream, self._group, *tokens)
-        except ResponseError as exc:
-            if not is_error(exc, "NOGROUP"):
-                raise
-            # The group is gone with its pending-entries list: nothing is left to ack.
-
-    def nack(self, tokens: list[Any], delay: float | None) -> None:
-        held = self._held
-        for token in tokens:
-            held.pop(token, None)
-        self._bounded(self._connect_timeout, self._nack, tokens, delay)
+        if acks:
+            try:
+                self._client.execute_command("XACK", self._stream, self._group, *acks)
+            except ResponseError as exc:
+                if not is_error(exc, "NOGROUP"):
+                    raise
+                # The group is gone with its pending-entries list: nothing to ack.
+        if nacks:
+            by_delay: dict[float | None, list[Any]] = {}
+            for token, delay in nacks:
+                by_delay.setdefault(delay, []).append(token)
+            for delay, tokens in by_delay.items():
+                self._nack(tokens, delay)
 
     def _nack(self, tokens: list[Any], delay: float | None) -> None:
         delay_ms = int((delay or 0) * 1000)
@@ -534,7 +542,7 @@ class SyncRedisConsumer:
 class SyncRedisSubscriber:
     """A Pub/Sub subscription to one channel (at-most-once: nothing to ack).
 
-    Messages are read through :class:`AsyncPubSubReader`, which never gives up on a
+    Messages are read through :class:`SyncPubSubReader`, which never gives up on a
     message that has begun to arrive (see its sync twin for why that matters).
 
     A lost connection is reopened and the channel subscribed again by redis-py; what was
@@ -610,14 +618,13 @@ class SyncRedisSubscriber:
                 self._bytes += len(data)
                 value, key, headers = decode_frame(data)
                 self._seq += 1
-                out.append((None, str(self._seq), value, key, headers, None, 1))
+                out.append(Delivery(None, str(self._seq), value, key, headers, None, 1))
         return out
 
-    def ack(self, tokens: list[Any], wait: bool) -> None:
-        return None
-
-    def nack(self, tokens: list[Any], delay: float | None) -> None:
-        return None
+    def settle(
+        self, acks: Sequence[Any], nacks: Sequence[tuple[Any, float | None]], wait: bool
+    ) -> None:
+        return None  # at-most-once: nothing to settle
 
     def close(self, timeout: float | None) -> None:
         with contextlib.suppress(Exception):
@@ -687,7 +694,7 @@ class SyncRedisDriver:
     def _producer_client(self, retrying: bool) -> Any:
         """The clients producers share: with retries (at-least-once) or without (a retried
         command could store an at-most-once message twice). Each batch is bounded by one
-        deadline (see ``_compat.PRODUCER_OVERRIDES``), not by a timeout per reply."""
+        deadline (see ``_compat.SYNC_PRODUCER_OVERRIDES``), not by a timeout per reply."""
         index = 0 if retrying else 1
         client = self._producers[index]
         if client is None:
@@ -727,7 +734,11 @@ class SyncRedisDriver:
                 self._key(topic), opts["connect_timeout"], self._pubsub_limit(client)
             )
             return subscriber
-        visibility = config.options.get("visibility_timeout") or opts["visibility_timeout"]
+        visibility = (
+            config.ack_deadline
+            or config.options.get("visibility_timeout")
+            or opts["visibility_timeout"]
+        )
         consumer = SyncRedisConsumer(
             self._no_retry(),
             self._no_retry(),
