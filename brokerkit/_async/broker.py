@@ -50,11 +50,20 @@ class AsyncBroker(AOpenable):
         self._consumer_schema = CONSUMER_OPTIONS.extend(*spec.consumer_options)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.url.render()}>"
+        text = f"<{type(self).__name__} {self.url.render()}"
+        if self._driver is None and not self._closed:
+            # What asyncio.run(brokerkit.connect_async(url)) shows ("a coroutine was
+            # expected, got <...>"): say what to write instead.
+            text += (
+                " (not connected: inside an `async def`, write "
+                "`broker = await brokerkit.connect_async(...)` or "
+                "`async with brokerkit.connect_async(...) as broker:`)"
+            )
+        return text + ">"
 
     async def _ensure_open(self) -> AsyncDriver:
         if self._closed:
-            raise ClosedError(f"broker {self.url} is closed")
+            raise ClosedError(f"broker {self.url} is closed", url=self.url.render())
         if self._driver is None:
             driver = self._factory(self.url, self.options, self.capabilities)
             await driver.connect(self.options["connect_timeout"])
@@ -64,10 +73,11 @@ class AsyncBroker(AOpenable):
     def _live_driver(self) -> AsyncDriver:
         if self._driver is None:
             if self._closed:
-                raise ClosedError(f"broker {self.url} is closed")
+                raise ClosedError(f"broker {self.url} is closed", url=self.url.render())
             raise ClosedError(
                 f"broker {self.url} is not connected yet: use "
-                "`await brokerkit.connect_async(...)` or `async with brokerkit.connect_async(...)`"
+                "`await brokerkit.connect_async(...)` or `async with brokerkit.connect_async(...)`",
+                url=self.url.render(),
             )
         return self._driver
 
