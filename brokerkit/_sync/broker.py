@@ -12,7 +12,7 @@ from .._policy.guarantees import check_consumer, check_producer
 from .._spec import BackendSpec
 from .._types import Capabilities
 from .._url import BrokerURL
-from ..errors import ClosedError
+from ..errors import BrokerError, ClosedError
 from .consumer import Consumer
 from .driver import SyncDriver
 from .producer import Producer
@@ -67,7 +67,12 @@ class Broker(Openable):
             raise ClosedError(f"broker {self.url} is closed", url=self.url.render())
         if self._driver is None:
             driver = self._factory(self.url, self.options, self.capabilities)
-            driver.connect(self.options["connect_timeout"])
+            try:
+                driver.connect(self.options["connect_timeout"])
+            except BrokerError as exc:
+                if exc.url is None:  # every backend's connect errors say which URL (masked)
+                    exc.url = self.url.render()
+                raise
             self._driver = driver
         return self._driver
 

@@ -58,10 +58,33 @@ def _redis(tmp_path: Path) -> Generator[tuple[str | None, str], None, None]:
         server.kill()
 
 
+def _amqp(tmp_path: Path) -> Generator[tuple[str | None, str], None, None]:
+    """A RabbitMQ user of its own on the shared broker, with the secret as password."""
+    import shutil
+    import subprocess
+    import uuid
+
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        pytest.skip("rabbitmqctl is not installed")
+    user = f"bk-mask-{uuid.uuid4().hex[:8]}"
+
+    def ctl_run(*args: str) -> None:
+        subprocess.run([ctl, *args], check=True, capture_output=True, timeout=60)
+
+    ctl_run("add_user", user, SECRET)
+    try:
+        ctl_run("set_permissions", "-p", "/", user, ".*", ".*", ".*")
+        yield f"amqp://{user}:{SECRET}@127.0.0.1:5672/", f"amqp://{user}:{WRONG}@127.0.0.1:5672/"
+    finally:
+        ctl_run("delete_user", user)
+
+
 #: scheme -> a generator of (working URL with a password or None, refused URL).
 WITH_PASSWORD: dict[str, Callable[[Path], Generator[tuple[str | None, str], None, None]]] = {
     "memory": _memory,
     "redis": _redis,
+    "amqp": _amqp,
 }
 
 

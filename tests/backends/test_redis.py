@@ -1404,8 +1404,8 @@ def test_pubsub_slow_subscriber_cut_by_redis_is_reported(
             assert "'slow'" in str(exc)
             assert "262,144 bytes" in str(exc)
             warned = [r for r in caplog.records if r.levelno == logging.WARNING]
-            assert len(warned) == 1
-            assert "lost" in warned[0].getMessage()
+            losses = [r for r in warned if "are lost" in r.getMessage()]
+            assert len(losses) == 1  # the loss, once (reconnect attempts log their own)
             with broker.producer("slow", guarantee="at-most-once") as producer:
                 _publish_until_received(
                     producer.send, lambda: consumer.receive(timeout=0.2), reported=True
@@ -1437,7 +1437,8 @@ async def test_pubsub_slow_subscriber_cut_by_redis_is_reported_async(
                 got += msg is not None
             assert "lost" in str(cut)
             assert got < FLOOD
-            assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+            losses = [r for r in caplog.records if "are lost" in r.getMessage()]
+            assert len(losses) == 1  # the loss, once (reconnect attempts log their own)
             async with broker.producer("slow", guarantee="at-most-once") as producer:
                 for _ in range(100):
                     await producer.send(b"after")
