@@ -1075,7 +1075,8 @@ def test_public_sync_api_recovers_from_a_connection_cut() -> None:
 async def test_public_api_keeps_its_timeouts_against_a_silent_broker() -> None:
     with Link((HOST, PORT)) as link:
         url = f"amqp://guest:guest@127.0.0.1:{link.port}/?request_timeout=1&heartbeat=0"
-        broker = await brokerkit.connect_async(url, close_timeout=1)
+        # reconnect_timeout: how long the core retries a confirmed ack on a lost connection
+        broker = await brokerkit.connect_async(url, close_timeout=1, reconnect_timeout=1)
         topic = _name()
         consumer = await broker.consumer(topic, group="g", commit="sync")
         producer = await broker.producer(topic)
