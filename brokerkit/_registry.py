@@ -40,6 +40,7 @@ ENTRY_POINT_GROUP = "brokerkit.backends"
 #: Schemes shipped with brokerkit -> lazy "module:attr" of their BackendSpec.
 BUILTIN_BACKENDS: dict[str, str] = {
     "memory": "brokerkit.backends.memory:spec",
+    "kafka": "brokerkit.backends.kafka:spec",
     "redis": "brokerkit.backends.redis:spec",
     "rediss": "brokerkit.backends.redis:spec",
 }
@@ -47,7 +48,6 @@ BUILTIN_BACKENDS: dict[str, str] = {
 #: Schemes whose backend is not shipped yet -> the pip extra that will bring it. To ship
 #: one, add it to BUILTIN_BACKENDS (which is consulted first) and drop it from here.
 PLANNED_BACKENDS: dict[str, str] = {
-    "kafka": "kafka",
     "amqp": "amqp",
     "amqps": "amqp",
     "nats": "nats",

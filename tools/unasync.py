@@ -32,6 +32,7 @@ TREES = [
     "brokerkit",
     "brokerkit/backends/memory",
     "brokerkit/backends/redis",
+    "brokerkit/backends/kafka",
     "brokerkit/testing",
     "brokerkit/bench",
 ]
@@ -67,6 +68,11 @@ RENAMES = {
     "ARedis": "Redis",
     "ARetry": "Retry",
     "aclose_redis": "close_redis",
+    "AsyncKafkaDriver": "SyncKafkaDriver",
+    "AsyncKafkaProducer": "SyncKafkaProducer",
+    "AsyncKafkaConsumer": "SyncKafkaConsumer",
+    "arun_blocking": "run_blocking",
+    "arun_bounded": "run_bounded",
     # -- brokerkit/bench: the harness protocols, and brokerkit/bench/_compat.py's names
     "AsyncSender": "Sender",
     "AsyncReceiver": "Receiver",

@@ -1,0 +1,532 @@
+"""The kafka:// driver, async source (the sync twin is generated from this file).
+
+It drives confluent-kafka's *sync* client (librdkafka); its own asyncio classes are not
+used (``AIOProducer`` refuses headers and buffers behind our flush; ``AIOConsumer`` runs
+every call through a thread pool, which is what this driver does too, but here with one
+executor per consumer whose thread also runs the rebalance callbacks):
+
+- producing: ``produce()`` and ``poll(0)`` on the caller's thread (the event loop's in the
+  async API): they never block; a full local queue (``BufferError``) means serve delivery
+  reports, sleep briefly and retry. A batch's outcomes come from its delivery reports,
+  served by ``poll()``; wait() polls on the producer's executor (directly in the sync twin);
+- consuming: ``poll()``/``consume()`` on the consumer's single-thread executor (directly in
+  the sync twin); synchronous commits and ``close()`` on an executor, bounded by a timeout;
+  asynchronous commits and seeks (nack) are non-blocking and run on the caller's thread.
+
+Every client error is mapped in one place, :class:`~.._common.ErrorMapper`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import functools
+import itertools
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from ...._acompat import asleep, monotonic
+from ...._spec import ConsumerConfig, ProducerConfig
+from ...._types import Capabilities, Guarantee, Record
+from ...._url import BrokerURL
+from ....errors import BrokerError, ClosedError, TimeoutError
+from .._common import (
+    LOG,
+    REBALANCING,
+    Delivery,
+    ErrorMapper,
+    base_config,
+    bootstrap,
+    consumer_config,
+    private_group,
+    producer_config,
+)
+from .._compat import arun_blocking, arun_bounded, executor
+
+#: A wait without deadline polls in slices this long (so close() is never stuck behind it).
+SLICE = 0.2
+#: Redelivered (partition, offset) -> delivery count entries kept per consumer.
+MAX_COUNTS = 100_000
+#: Pause before retrying a produce() refused by a full local queue.
+FULL_QUEUE_PAUSE = 0.001
+
+
+class _Batch:
+    """Delivery reports of one published batch. ``report`` may run on two threads (the
+    loop's poll(0) and the executor's poll): itertools.count is atomic, the dict is
+    created up front, so no report is lost."""
+
+    __slots__ = ("_done", "errors", "finished", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.errors: dict[int, Any] = {}
+        self.finished = size == 0
+        self._done = itertools.count(1)
+
+    def report(self, index: int, err: Any, msg: Any) -> None:
+        if err is not None:
+            self.errors[index] = err
+        if next(self._done) == self.size:
+            self.finished = True
+
+    def refused(self, index: int, exc: BaseException) -> None:
+        self.report(index, exc, None)
+
+
+class AsyncKafkaProducer:
+    def __init__(
+        self, producer: Any, topic: str, errors: ErrorMapper, acked: bool, pool: ThreadPoolExecutor
+    ) -> None:
+        self._producer = producer
+        self._topic = topic
+        self._errors = errors
+        self._acked = acked
+        self._pool = pool
+        self._closed = False
+
+    async def publish(self, records: Sequence[Record], timeout: float | None) -> Any:
+        if self._closed:
+            raise ClosedError("the Kafka producer is closed")
+        produce = self._producer.produce
+        topic = self._topic
+        batch = _Batch(len(records)) if self._acked else None
+        report = batch.report if batch is not None else None
+        deadline = None if timeout is None else monotonic() + timeout
+        for index, (value, key, headers) in enumerate(records):
+            hdrs = list(headers.items()) if headers else None
+            callback = functools.partial(report, index) if report is not None else None
+            while True:
+                try:
+                    produce(topic, value, key, headers=hdrs, on_delivery=callback)
+                    break
+                except BufferError:
+                    await self._queue_full(deadline, len(records) - index)
+                except KafkaException as exc:  # refused before it left: too large...
+                    if batch is None:
+                        with self._errors("send"):
+                            raise
+                    batch.refused(index, exc)
+                    break
+        self._producer.poll(0)
+        return batch
+
+    async def _queue_full(self, deadline: float | None, left: int) -> None:
+        self._producer.poll(0)
+        if deadline is not None and monotonic() >= deadline:
+            raise TimeoutError(
+                f"the Kafka producer's local queue stayed full: {left} message(s) not handed "
+                f"over to Kafka at {self._errors.servers} in time"
+            )
+        await asleep(FULL_QUEUE_PAUSE)
+
+    async def wait(
+        self, handle: Any, timeout: float | None
+    ) -> Sequence[BaseException | None] | None:
+        if handle is None:
+            return None
+        batch: _Batch = handle
+        poll = self._producer.poll
+        deadline = None if timeout is None else monotonic() + timeout
+        while not batch.finished:
+            poll(0)
+            if batch.finished:
+                break
+            step = SLICE
+            if deadline is not None:
+                left = deadline - monotonic()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"Kafka at {self._errors.servers} did not confirm the messages within "
+                        f"{timeout:g} s"
+                    )
+                step = min(step, left)
+            await arun_blocking(self._pool, poll, step)
+        if not batch.errors:
+            return None
+        return [self._outcome(batch.errors.get(i)) for i in range(batch.size)]
+
+    def _outcome(self, err: Any) -> BaseException | None:
+        if err is None:
+            return None
+        if isinstance(err, KafkaException):
+            err = err.args[0]
+        if isinstance(err, KafkaError):
+            return self._errors.error(err, "send")
+        return BrokerError(f"send: {err}")
+
+    async def close(self, timeout: float | None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            await arun_bounded(
+                self._pool, timeout, self._producer.flush, 30.0 if timeout is None else timeout
+            )
+        self._pool.shutdown(wait=False)
+
+
+class AsyncKafkaConsumer:
+    def __init__(
+        self,
+        conf: dict[str, Any],
+        topic: str,
+        errors: ErrorMapper,
+        config: ConsumerConfig,
+        request_timeout: float,
+    ) -> None:
+        self._topic = topic
+        self._errors = errors
+        self._offsets = config.offsets
+        self._at_most_once = config.guarantee is Guarantee.AT_MOST_ONCE
+        self._request_timeout = request_timeout
+        self._pool = executor("brokerkit-kafka-consumer")
+        self._committer = executor("brokerkit-kafka-commit")
+        self._assigned: set[int] = set()
+        self._revoked = 0  # bumped by every revocation, so a fetch can tell
+        self._highest: dict[int, int] = {}  # partition -> highest offset delivered
+        self._counts: dict[tuple[int, int], int] = {}  # redelivered -> delivery count
+        self._closing = False
+        self.group_id = conf["group.id"]
+        conf = dict(conf)
+        conf["on_commit"] = self._on_commit
+        with errors("consumer"):
+            try:
+                self._consumer = Consumer(conf)
+            except (TypeError, ValueError) as exc:
+                raise errors.error(
+                    KafkaError(KafkaError._INVALID_ARG, str(exc)), "consumer"
+                ) from exc
+
+    def subscribe(self) -> None:
+        with self._errors("subscribe"):
+            self._consumer.subscribe(
+                [self._topic],
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_lost,
+            )
+
+    # -- rebalance callbacks: they run inside poll()/consume()/close(), on that thread
+
+    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        self._assigned.update(tp.partition for tp in partitions)
+
+    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        """Commit what is safely acked, then forget the revoked partitions: the next owner
+        resumes at the first message not acked here."""
+        revoked = {tp.partition for tp in partitions}
+        offsets = self._offsets
+        if offsets is not None and not self._at_most_once:
+            positions: Mapping[Any, int] = {}
+            for _ in range(3):  # the loop thread may add a partition meanwhile: read again
+                try:
+                    positions = offsets.positions()
+                    break
+                except RuntimeError:
+                    continue
+            commit = [
+                TopicPartition(self._topic, p, o)
+                for p, o in positions.items()
+                if p in self._assigned
+            ]
+            if commit:
+                try:
+                    consumer.commit(offsets=commit, asynchronous=False)
+                except KafkaException as exc:
+                    LOG.warning("commit on revocation of %s failed: %s", self._topic, exc)
+            for p in revoked:
+                offsets.revoke(p)
+        self._forget(revoked)
+
+    def _on_lost(self, consumer: Any, partitions: list[Any]) -> None:
+        revoked = {tp.partition for tp in partitions}
+        if self._offsets is not None:
+            for p in revoked:
+                self._offsets.revoke(p)
+        self._forget(revoked)
+
+    def _forget(self, revoked: set[int]) -> None:
+        self._assigned.difference_update(revoked)
+        self._revoked += 1
+
+    def _on_commit(self, err: Any, partitions: Any) -> None:
+        if err is not None and err.code() not in REBALANCING:
+            LOG.warning("asynchronous commit on %s failed: %s", self._topic, self._errors.text(err))
+
+    # -- fetching
+
+    def _take(self, max_messages: int, timeout: float | None) -> list[Any]:
+        """Runs on the consumer's executor: wait for the first message (``poll``), then
+        take what else is there at once (``consume(n, 0)``: consume() alone would wait out
+        its timeout for a full batch)."""
+        consumer = self._consumer
+        revoked = self._revoked
+        deadline = None if timeout is None else monotonic() + timeout
+        first = None
+        while first is None and not self._closing:
+            step = SLICE if deadline is None else min(SLICE, max(0.0, deadline - monotonic()))
+            first = consumer.poll(step)
+            if deadline is not None and monotonic() >= deadline:
+                break
+        if first is None:
+            return []
+        msgs = [first]
+        if max_messages > 1:
+            msgs.extend(consumer.consume(max_messages - 1, 0))
+        if self._revoked != revoked:  # a rebalance while fetching: keep what is still ours
+            msgs = [m for m in msgs if m.error() is not None or m.partition() in self._assigned]
+        if self._at_most_once and msgs:
+            self._commit_taken(msgs)
+        return msgs
+
+    def _commit_taken(self, msgs: list[Any]) -> None:
+        last: dict[int, int] = {}
+        for m in msgs:
+            if m.error() is None:
+                last[m.partition()] = m.offset() + 1
+        if last:
+            self._consumer.commit(
+                offsets=[TopicPartition(self._topic, p, o) for p, o in last.items()],
+                asynchronous=False,
+            )
+
+    async def fetch(self, max_messages: int, timeout: float | None) -> list[Delivery]:
+        if self._closing:
+            raise ClosedError("the Kafka consumer is closed")
+        with self._errors("receive"):
+            msgs = await arun_blocking(self._pool, self._take, max_messages, timeout)
+        return self._deliveries(msgs)
+
+    def _deliveries(self, msgs: list[Any]) -> list[Delivery]:
+        out: list[Delivery] = []
+        highest = self._highest
+        counts = self._counts
+        for m in msgs:
+            err = m.error()
+            if err is not None:
+                self._fetch_error(err)
+                continue
+            part = m.partition()
+            offset = m.offset()
+            if offset > highest.get(part, -1):
+                highest[part] = offset
+                count = 1
+            else:
+                count = counts.get((part, offset), 1) + 1
+                counts[(part, offset)] = count
+                if len(counts) > MAX_COUNTS:
+                    del counts[next(iter(counts))]
+            hdrs = m.headers()
+            headers = (
+                {k: v.decode("utf-8", "replace") if v is not None else "" for k, v in hdrs}
+                if hdrs
+                else None
+            )
+            kind, stamp = m.timestamp()
+            out.append(
+                Delivery(
+                    (part, offset),
+                    f"{part}:{offset}",
+                    m.value() or b"",
+                    m.key(),
+                    headers,
+                    stamp / 1000 if kind else None,
+                    count,
+                )
+            )
+        return out
+
+    def _fetch_error(self, err: Any) -> None:
+        if err.fatal() or err.code() in (
+            KafkaError._AUTHENTICATION,
+            KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        ):
+            raise self._errors.error(err, "receive")
+        LOG.debug("consumer of %s: %s", self._topic, self._errors.text(err))
+
+    # -- settling
+
+    def _commit_sync(self, offsets: list[Any]) -> None:
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if isinstance(err, KafkaError) and err.code() in REBALANCING:
+                LOG.info("commit on %s skipped (rebalance): %s", self._topic, err)
+                return
+            raise
+
+    async def settle(
+        self, acks: Sequence[Any], nacks: Sequence[tuple[Any, float | None]], wait: bool
+    ) -> None:
+        if self._closing and not acks:
+            return
+        consumer = self._consumer
+        topic = self._topic
+        if nacks:
+            rewind: dict[int, int] = {}
+            for (part, offset), _delay in nacks:
+                if offset < rewind.get(part, offset + 1):
+                    rewind[part] = offset
+            for part, offset in rewind.items():
+                if part in self._assigned:
+                    try:
+                        consumer.seek(TopicPartition(topic, part, offset))
+                    except KafkaException as exc:  # not fetching yet: it comes again anyway
+                        LOG.debug("seek %s[%d]@%d: %s", topic, part, offset, exc)
+        if not acks:
+            return
+        assigned = self._assigned
+        offsets = [TopicPartition(topic, p, o) for p, o in acks if p in assigned]
+        if not offsets:
+            return
+        with self._errors("commit"):
+            if not wait:
+                consumer.commit(offsets=offsets, asynchronous=True)
+                return
+            try:
+                await arun_bounded(
+                    self._committer, self._request_timeout * 2, self._commit_sync, offsets
+                )
+            except builtins.TimeoutError as exc:  # from the executor
+                raise self._errors.error(
+                    KafkaError(KafkaError._TIMED_OUT, "commit not confirmed"), "commit"
+                ) from exc
+
+    async def close(self, timeout: float | None) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        try:
+            with self._errors("close"):
+                await arun_bounded(self._pool, timeout, self._consumer.close)
+        except (builtins.TimeoutError, BrokerError) as exc:
+            LOG.warning("closing the consumer of %s: %s", self._topic, exc)
+        finally:
+            self._pool.shutdown(wait=False)
+            self._committer.shutdown(wait=False)
+
+
+class AsyncKafkaDriver:
+    """One admin client per broker (metadata, topic creation); a librdkafka producer per
+    brokerkit producer, a librdkafka consumer per brokerkit consumer."""
+
+    def __init__(
+        self, url: BrokerURL, options: Mapping[str, Any], capabilities: Capabilities
+    ) -> None:
+        self._url = url
+        self._options = options
+        self._errors = ErrorMapper(bootstrap(url), url.password)
+        self._base = base_config(url, options, self._errors)
+        self._admin: Any = None
+        self._pool = executor("brokerkit-kafka-admin")
+        self._topics: set[str] = set()
+        self._private: list[str] = []
+
+    def _new_admin(self) -> Any:
+        with self._errors("connect"):
+            try:
+                return AdminClient(dict(self._base))
+            except (TypeError, ValueError) as exc:
+                raise self._errors.error(
+                    KafkaError(KafkaError._INVALID_ARG, str(exc)), "client_options"
+                ) from exc
+
+    async def connect(self, timeout: float) -> None:
+        admin = self._new_admin()
+        try:
+            await arun_bounded(self._pool, timeout + 1, admin.list_topics, None, timeout)
+        except KafkaException as exc:
+            admin.poll(0)  # serve error_cb: it may say why (a refused login...)
+            raise self._errors.connect_error(exc, timeout) from exc
+        except builtins.TimeoutError as exc:
+            raise self._errors.connect_error(None, timeout) from exc
+        self._admin = admin
+
+    def _live(self) -> Any:
+        if self._admin is None:
+            raise ClosedError("the Kafka connection is closed")
+        return self._admin
+
+    def _create_topic(self, topic: str) -> None:
+        """Runs on the admin executor: create ``topic`` unless it exists (one CreateTopics
+        request; a metadata request for it could make the broker auto-create it with
+        its own defaults instead)."""
+        opts = self._options
+        timeout = float(opts["request_timeout"])
+        new = NewTopic(
+            topic,
+            num_partitions=opts["partitions"],
+            replication_factor=opts["replication_factor"] or -1,
+            config=dict(opts.get("topic_config") or {}),
+        )
+        future = self._live().create_topics([new], request_timeout=timeout)[topic]
+        try:
+            future.result(timeout)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if not (isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
+                raise
+
+    async def _ensure_topic(self, topic: str) -> None:
+        if topic in self._topics or not self._options["create_topics"]:
+            return
+        timeout = float(self._options["request_timeout"]) * 2
+        with self._errors(f"topic {topic!r}"):
+            try:
+                await arun_bounded(self._pool, timeout, self._create_topic, topic)
+            except builtins.TimeoutError as exc:
+                raise self._errors.connect_error(None, timeout) from exc
+        self._topics.add(topic)
+
+    async def open_producer(self, topic: str, config: ProducerConfig) -> AsyncKafkaProducer:
+        self._live()
+        await self._ensure_topic(topic)
+        conf = producer_config(self._base, self._options, config.guarantee)
+        with self._errors("producer"):
+            try:
+                producer = Producer(conf)
+            except (TypeError, ValueError) as exc:
+                raise self._errors.error(
+                    KafkaError(KafkaError._INVALID_ARG, str(exc)), "producer"
+                ) from exc
+        acked = config.guarantee is not Guarantee.AT_MOST_ONCE
+        return AsyncKafkaProducer(
+            producer, topic, self._errors, acked, executor("brokerkit-kafka-producer")
+        )
+
+    async def open_consumer(
+        self, topic: str, group: str | None, config: ConsumerConfig
+    ) -> AsyncKafkaConsumer:
+        self._live()
+        await self._ensure_topic(topic)
+        group_id = group if group is not None else private_group()
+        conf = consumer_config(self._base, self._options, group_id, config)
+        consumer = AsyncKafkaConsumer(
+            conf, topic, self._errors, config, float(self._options["request_timeout"])
+        )
+        consumer.subscribe()
+        if group is None:
+            self._private.append(group_id)
+        return consumer
+
+    def _delete_groups(self, groups: list[str]) -> None:
+        admin = self._admin
+        for future in admin.delete_consumer_groups(groups, request_timeout=5).values():
+            with contextlib.suppress(Exception):
+                future.result(5)
+
+    async def close(self) -> None:
+        if self._admin is None:
+            return
+        if self._private:
+            with contextlib.suppress(Exception):
+                await arun_bounded(self._pool, 10, self._delete_groups, self._private)
+        self._admin = None
+        self._pool.shutdown(wait=False)
