@@ -161,5 +161,5 @@ spec = BackendSpec(
     test_variants={"kafka": "kafka://127.0.0.1:9092?session_timeout=2&request_timeout=5"},
     test_cleanup="brokerkit.backends.kafka._tansu:cleanup",
     test_setup="brokerkit.backends.kafka._tansu:test_setup",
-    bench_baseline="brokerkit.bench.baselines.kafka",
+    bench_baseline="brokerkit.bench.baselines.kafka:BASELINE",
 )

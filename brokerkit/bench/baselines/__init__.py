@@ -17,6 +17,7 @@ __all__ = ["BASELINES", "get_baseline", "register_baseline"]
 #: URL scheme -> module that defines ``BASELINE``.
 BASELINES: dict[str, str] = {
     "memory": "brokerkit.bench.baselines.memory",
+    "kafka": "brokerkit.bench.baselines.kafka",
     "redis": "brokerkit.bench.baselines.redis",
     "rediss": "brokerkit.bench.baselines.redis",
 }
