@@ -503,3 +503,25 @@ async def test_two_members_join_and_leave_mid_stream(kafka_url: str, topic: str)
         await producer.close(5)
     finally:
         await drv.close()
+
+
+async def test_lost_deliveries_are_reported_per_record(
+    proxied: tuple[str, Link], topic: str
+) -> None:
+    """The broker stops answering: after delivery_timeout every record of the batch is
+    reported refused (DeliveryError), each at its own index, none as stored."""
+    url, link = proxied
+    drv = await async_driver(url, delivery_timeout=1.5)
+    try:
+        producer = await drv.open_producer(topic, ProducerConfig())
+        assert await producer.wait(await producer.publish(records(3), 5), 10) is None
+        link.drop_replies()
+        batch = [(b"same", b"k", None), (b"other", None, {"h": "v"}), (b"same", b"k", None)]
+        outcomes = await producer.wait(await producer.publish(batch, 5), 20)
+        assert outcomes is not None
+        assert len(outcomes) == 3
+        assert all(isinstance(o, brokerkit.DeliveryError) for o in outcomes), outcomes
+        assert "timed out" in str(outcomes[0]).lower()
+        await producer.close(1)
+    finally:
+        await drv.close()

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import functools
 import itertools
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -58,26 +57,32 @@ FULL_QUEUE_PAUSE = 0.001
 
 
 class _Batch:
-    """Delivery reports of one published batch. ``report`` may run on two threads (the
-    loop's poll(0) and the executor's poll): itertools.count is atomic, the dict is
-    created up front, so no report is lost."""
+    """Delivery reports of one published batch, counted by one bound callback (no
+    per-message closure). ``report`` may run on two threads (the loop's poll(0) and the
+    executor's poll): itertools.count is atomic and list.append too, so none is lost. A
+    failed report names its message by value and key; wait() finds its index then."""
 
-    __slots__ = ("_done", "errors", "finished", "size")
+    __slots__ = ("_done", "failed", "finished", "records", "refused", "size")
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.errors: dict[int, Any] = {}
+    def __init__(self, records: Sequence[Record]) -> None:
+        self.records = records
+        size = self.size = len(records)
+        self.failed: list[tuple[Any, bytes | None, bytes | None]] = []
+        self.refused: dict[int, BaseException] = {}
         self.finished = size == 0
         self._done = itertools.count(1)
 
-    def report(self, index: int, err: Any, msg: Any) -> None:
+    def report(self, err: Any, msg: Any) -> None:
         if err is not None:
-            self.errors[index] = err
+            self.failed.append((err, msg.value(), msg.key()))
         if next(self._done) == self.size:
             self.finished = True
 
-    def refused(self, index: int, exc: BaseException) -> None:
-        self.report(index, exc, None)
+    def refuse(self, index: int, exc: BaseException) -> None:
+        """produce() itself refused record ``index`` (it never left)."""
+        self.refused[index] = exc
+        if next(self._done) == self.size:
+            self.finished = True
 
 
 class SyncKafkaProducer:
@@ -96,26 +101,43 @@ class SyncKafkaProducer:
             raise ClosedError("the Kafka producer is closed")
         produce = self._producer.produce
         topic = self._topic
-        batch = _Batch(len(records)) if self._acked else None
-        report = batch.report if batch is not None else None
+        batch = _Batch(records) if self._acked else None
+        callback = batch.report if batch is not None else None
         deadline = None if timeout is None else monotonic() + timeout
         for index, (value, key, headers) in enumerate(records):
             hdrs = list(headers.items()) if headers else None
-            callback = functools.partial(report, index) if report is not None else None
-            while True:
-                try:
-                    produce(topic, value, key, headers=hdrs, on_delivery=callback)
-                    break
-                except BufferError:
-                    self._queue_full(deadline, len(records) - index)
-                except KafkaException as exc:  # refused before it left: too large...
-                    if batch is None:
-                        with self._errors("send"):
-                            raise
-                    batch.refused(index, exc)
-                    break
+            try:
+                produce(topic, value, key, headers=hdrs, on_delivery=callback)
+            except BufferError:  # the local queue is full: serve reports, retry
+                refused = self._retry(
+                    (topic, value, key), hdrs, callback, deadline, len(records) - index
+                )
+                if refused is not None:
+                    self._refused(batch, index, refused)
+            except KafkaException as exc:  # refused before it left: too large...
+                self._refused(batch, index, exc)
         self._producer.poll(0)
         return batch
+
+    def _retry(
+        self, args: tuple[Any, ...], hdrs: Any, callback: Any, deadline: float | None, left: int
+    ) -> KafkaException | None:
+        """produce() again until the full local queue takes it (None) or refuses it."""
+        while True:
+            self._queue_full(deadline, left)
+            try:
+                self._producer.produce(*args, headers=hdrs, on_delivery=callback)
+                return None
+            except BufferError:
+                continue
+            except KafkaException as exc:
+                return exc
+
+    def _refused(self, batch: _Batch | None, index: int, exc: KafkaException) -> None:
+        if batch is None:  # at-most-once: nothing reports it later
+            with self._errors("send"):
+                raise exc
+        batch.refuse(index, exc)
 
     def _queue_full(self, deadline: float | None, left: int) -> None:
         self._producer.poll(0)
@@ -146,14 +168,31 @@ class SyncKafkaProducer:
                     )
                 step = min(step, left)
             run_blocking(self._pool, poll, step)
-        if not batch.errors:
+        if not batch.failed and not batch.refused:
             return None
-        return [self._outcome(batch.errors.get(i)) for i in range(batch.size)]
+        return self._outcomes(batch)
 
-    def _outcome(self, err: Any) -> BaseException | None:
-        if err is None:
-            return None
-        if isinstance(err, KafkaException):
+    def _outcomes(self, batch: _Batch) -> list[BaseException | None]:
+        outcomes: list[BaseException | None] = [None] * batch.size
+        for index, exc in batch.refused.items():
+            outcomes[index] = self._error(exc)
+        if batch.failed:
+            # a failed report names its message by value and key: find its record
+            where: dict[tuple[Any, Any], list[int]] = {}
+            for i, record in enumerate(batch.records):
+                if i not in batch.refused:
+                    where.setdefault((record[0], record[1]), []).append(i)
+            for err, value, key in batch.failed:
+                slots = where.get((value, key))
+                if slots:
+                    index = slots.pop(0)
+                else:  # not expected; never let a failure pass for a success
+                    index = next((i for i, o in enumerate(outcomes) if o is None), 0)
+                outcomes[index] = self._error(err)
+        return outcomes
+
+    def _error(self, err: Any) -> BaseException:
+        if isinstance(err, KafkaException) and err.args:
             err = err.args[0]
         if isinstance(err, KafkaError):
             return self._errors.error(err, "send")
