@@ -34,7 +34,7 @@ from ...._acompat import sleep, monotonic
 from ...._spec import ConsumerConfig, ProducerConfig
 from ...._types import Capabilities, Guarantee, Record
 from ...._url import BrokerURL
-from ....errors import BrokerError, ClosedError, TimeoutError
+from ....errors import BrokerError, ClosedError, ConfigurationError, TimeoutError
 from .._common import (
     LOG,
     REBALANCING,
@@ -460,6 +460,11 @@ class SyncKafkaDriver:
         self._options = options
         self._errors = ErrorMapper(bootstrap(url), url.password)
         self._base = base_config(url, options, self._errors)
+        if not isinstance(options.get("topic_config") or {}, Mapping):
+            raise ConfigurationError(
+                "option 'topic_config' takes a mapping of topic configs, e.g. "
+                f"{{'retention.ms': '86400000'}}, got {type(options['topic_config']).__name__}"
+            )
         self._admin: Any = None
         self._pool = executor("brokerkit-kafka-admin")
         self._topics: set[str] = set()
