@@ -107,7 +107,10 @@ class SyncKafkaProducer:
         for index, (value, key, headers) in enumerate(records):
             hdrs = list(headers.items()) if headers else None
             try:
-                produce(topic, value, key, headers=hdrs, on_delivery=callback)
+                if hdrs is None:  # the headers keyword costs ~0.1-0.2 us even when None
+                    produce(topic, value, key, on_delivery=callback)
+                else:
+                    produce(topic, value, key, headers=hdrs, on_delivery=callback)
             except BufferError:  # the local queue is full: serve reports, retry
                 refused = self._retry(
                     (topic, value, key), hdrs, callback, deadline, len(records) - index
