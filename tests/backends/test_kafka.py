@@ -525,3 +525,40 @@ async def test_lost_deliveries_are_reported_per_record(
         await producer.close(1)
     finally:
         await drv.close()
+
+
+def test_close_from_another_thread_ends_a_blocked_fetch(kafka_url: str, topic: str) -> None:
+    """Sync API: a fetch without deadline in one thread, close() in another: the fetch
+    returns (within a poll slice) and the client is released after it, not under it."""
+    drv = sync_driver(kafka_url)
+    try:
+        consumer = drv.open_consumer(topic, "g", ConsumerConfig(offsets=OffsetTracker()))
+        got: list[Any] = []
+        thread = threading.Thread(target=lambda: got.append(consumer.fetch(10, None)))
+        thread.start()
+        time.sleep(0.5)
+        consumer.close(5)
+        thread.join(5)
+        assert not thread.is_alive()
+        assert got == [[]]
+        with pytest.raises(brokerkit.ClosedError):
+            consumer.fetch(1, 0.1)
+    finally:
+        drv.close()
+
+
+def test_session_cleanup_deletes_the_prefixed_topics(kafka_url: str) -> None:
+    from brokerkit.backends.kafka._tansu import cleanup
+
+    prefix = f"{SESSION_PREFIX}cleanup-{uuid.uuid4().hex[:6]}-"
+    drv = sync_driver(kafka_url)
+    try:
+        for name in ("a", "b"):
+            producer = drv.open_producer(prefix + name, ProducerConfig())
+            assert producer.wait(producer.publish(records(1), 5), 10) is None
+            producer.close(5)
+    finally:
+        drv.close()
+    cleanup(kafka_url, prefix)
+    admin = ck.admin.AdminClient({"bootstrap.servers": make_url(kafka_url).endpoints()[0]})
+    assert not [t for t in admin.list_topics(timeout=5).topics if t.startswith(prefix)]

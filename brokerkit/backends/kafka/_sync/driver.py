@@ -22,6 +22,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import itertools
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -233,6 +234,7 @@ class SyncKafkaConsumer:
         self._highest: dict[int, int] = {}  # partition -> highest offset delivered
         self._counts: dict[tuple[int, int], int] = {}  # redelivered -> delivery count
         self._closing = False
+        self._using = threading.Lock()
         self.group_id = conf["group.id"]
         conf = dict(conf)
         conf["on_commit"] = self._on_commit
@@ -303,9 +305,16 @@ class SyncKafkaConsumer:
     # -- fetching
 
     def _take(self, max_messages: int, timeout: float | None) -> list[Any]:
-        """Runs on the consumer's executor: wait for the first message (``poll``), then
-        take what else is there at once (``consume(n, 0)``: consume() alone would wait out
-        its timeout for a full batch)."""
+        """Runs on the consumer's executor (the caller's thread in the sync twin): wait for
+        the first message (``poll``), then take what else is there at once
+        (``consume(n, 0)``: consume() alone would wait out its timeout for a full batch).
+        Holds ``_using`` so that close() never destroys the client under it."""
+        with self._using:
+            if self._closing:
+                return []
+            return self._take_now(max_messages, timeout)
+
+    def _take_now(self, max_messages: int, timeout: float | None) -> list[Any]:
         consumer = self._consumer
         revoked = self._revoked
         deadline = None if timeout is None else monotonic() + timeout
@@ -438,13 +447,20 @@ class SyncKafkaConsumer:
                     KafkaError(KafkaError._TIMED_OUT, "commit not confirmed"), "commit"
                 ) from exc
 
+    def _close_now(self) -> None:
+        """Leave the group and release the client, once no fetch (another thread's, in
+        the sync API: it ends within a poll slice) and no synchronous commit uses it."""
+        self._committer.shutdown(wait=True)
+        with self._using:
+            self._consumer.close()
+
     def close(self, timeout: float | None) -> None:
         if self._closing:
             return
         self._closing = True
         try:
             with self._errors("close"):
-                run_bounded(self._pool, timeout, self._consumer.close)
+                run_bounded(self._pool, timeout, self._close_now)
         except (builtins.TimeoutError, BrokerError) as exc:
             LOG.warning("closing the consumer of %s: %s", self._topic, exc)
         finally:
