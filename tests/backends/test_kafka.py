@@ -303,6 +303,7 @@ async def test_refused_message_is_reported_per_record(kafka_url: str, topic: str
         assert outcomes[2] is None
         assert isinstance(outcomes[1], brokerkit.DeliveryError)
         assert "too large" in str(outcomes[1]).lower()
+        assert producer.max_message_bytes == 2000
         await producer.close(5)
     finally:
         await drv.close()

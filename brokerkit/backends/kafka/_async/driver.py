@@ -52,6 +52,8 @@ from .._compat import arun_blocking, arun_bounded, executor
 SLICE = 0.2
 #: Redelivered (partition, offset) -> delivery count entries kept per consumer.
 MAX_COUNTS = 100_000
+#: librdkafka's default message.max.bytes.
+DEFAULT_MESSAGE_MAX_BYTES = 1_000_000
 #: Pause before retrying a produce() refused by a full local queue.
 FULL_QUEUE_PAUSE = 0.001
 
@@ -87,7 +89,13 @@ class _Batch:
 
 class AsyncKafkaProducer:
     def __init__(
-        self, producer: Any, topic: str, errors: ErrorMapper, acked: bool, pool: ThreadPoolExecutor
+        self,
+        producer: Any,
+        topic: str,
+        errors: ErrorMapper,
+        acked: bool,
+        pool: ThreadPoolExecutor,
+        max_bytes: int,
     ) -> None:
         self._producer = producer
         self._topic = topic
@@ -95,6 +103,9 @@ class AsyncKafkaProducer:
         self._acked = acked
         self._pool = pool
         self._closed = False
+        #: librdkafka's limit (message.max.bytes, which also counts the record's framing):
+        #: the core refuses larger values at send() at once.
+        self.max_message_bytes = max_bytes
 
     async def publish(self, records: Sequence[Record], timeout: float | None) -> Any:
         if self._closed:
@@ -560,8 +571,9 @@ class AsyncKafkaDriver:
                     KafkaError(KafkaError._INVALID_ARG, str(exc)), "producer"
                 ) from exc
         acked = config.guarantee is not Guarantee.AT_MOST_ONCE
+        max_bytes = int(conf.get("message.max.bytes", DEFAULT_MESSAGE_MAX_BYTES))
         return AsyncKafkaProducer(
-            producer, topic, self._errors, acked, executor("brokerkit-kafka-producer")
+            producer, topic, self._errors, acked, executor("brokerkit-kafka-producer"), max_bytes
         )
 
     async def open_consumer(

@@ -53,6 +53,8 @@ from .._compat import run_blocking, run_bounded, executor
 SLICE = 0.2
 #: Redelivered (partition, offset) -> delivery count entries kept per consumer.
 MAX_COUNTS = 100_000
+#: librdkafka's default message.max.bytes.
+DEFAULT_MESSAGE_MAX_BYTES = 1_000_000
 #: Pause before retrying a produce() refused by a full local queue.
 FULL_QUEUE_PAUSE = 0.001
 
@@ -88,7 +90,13 @@ class _Batch:
 
 class SyncKafkaProducer:
     def __init__(
-        self, producer: Any, topic: str, errors: ErrorMapper, acked: bool, pool: ThreadPoolExecutor
+        self,
+        producer: Any,
+        topic: str,
+        errors: ErrorMapper,
+        acked: bool,
+        pool: ThreadPoolExecutor,
+        max_bytes: int,
     ) -> None:
         self._producer = producer
         self._topic = topic
@@ -96,6 +104,9 @@ class SyncKafkaProducer:
         self._acked = acked
         self._pool = pool
         self._closed = False
+        #: librdkafka's limit (message.max.bytes, which also counts the record's framing):
+        #: the core refuses larger values at send() at once.
+        self.max_message_bytes = max_bytes
 
     def publish(self, records: Sequence[Record], timeout: float | None) -> Any:
         if self._closed:
@@ -557,8 +568,9 @@ class SyncKafkaDriver:
                     KafkaError(KafkaError._INVALID_ARG, str(exc)), "producer"
                 ) from exc
         acked = config.guarantee is not Guarantee.AT_MOST_ONCE
+        max_bytes = int(conf.get("message.max.bytes", DEFAULT_MESSAGE_MAX_BYTES))
         return SyncKafkaProducer(
-            producer, topic, self._errors, acked, executor("brokerkit-kafka-producer")
+            producer, topic, self._errors, acked, executor("brokerkit-kafka-producer"), max_bytes
         )
 
     def open_consumer(
