@@ -563,3 +563,20 @@ def test_session_cleanup_deletes_the_prefixed_topics(kafka_url: str) -> None:
     cleanup(kafka_url, prefix)
     admin = ck.admin.AdminClient({"bootstrap.servers": make_url(kafka_url).endpoints()[0]})
     assert not [t for t in admin.list_topics(timeout=5).topics if t.startswith(prefix)]
+
+
+def test_client_options_reach_librdkafka(kafka_url: str, topic: str) -> None:
+    """Any librdkafka setting passes through (here: lz4 compression on the producer, a
+    client.id the broker sees), and messages still round-trip."""
+    drv = sync_driver(
+        kafka_url, client_options={"compression.type": "lz4", "client.id": "bk-test-client"}
+    )
+    try:
+        producer = drv.open_producer(topic, ProducerConfig())
+        assert producer.wait(producer.publish(records(50), 5), 10) is None
+        member = Member(drv, topic, "g")
+        assert sorted(d.value for d in drain(member, 50)) == sorted(v for v, _, _ in records(50))
+        member.consumer.close(5)
+        producer.close(5)
+    finally:
+        drv.close()
