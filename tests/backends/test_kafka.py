@@ -99,6 +99,13 @@ def topic() -> str:
     return f"{SESSION_PREFIX}{uuid.uuid4().hex[:12]}"
 
 
+@pytest.fixture
+def group() -> str:
+    """A group name of this test's own (a group shared between tests would see the
+    others' members come and go)."""
+    return f"{SESSION_PREFIX}g-{uuid.uuid4().hex[:8]}"
+
+
 def records(n: int, start: int = 0, keys: int = 0) -> list[Any]:
     return [
         (f"m{i}".encode(), f"k{i % keys}".encode() if keys else None, {"n": str(i)})
@@ -174,13 +181,13 @@ def test_unknown_librdkafka_setting_is_a_configuration_error(kafka_url: str) -> 
 # -- producing and consuming ------------------------------------------------------------
 
 
-def test_round_trip_keys_headers_order_sync(kafka_url: str, topic: str) -> None:
+def test_round_trip_keys_headers_order_sync(group: str, kafka_url: str, topic: str) -> None:
     drv = sync_driver(kafka_url)
     try:
         producer = drv.open_producer(topic, ProducerConfig())
         handles = [producer.publish(records(500, i, keys=5), 5) for i in range(0, 2000, 500)]
         assert all(producer.wait(h, 10) is None for h in handles)
-        member = Member(drv, topic, "g")
+        member = Member(drv, topic, group)
         got = drain(member, 2000)
         assert sorted(int(d.value[1:]) for d in got) == list(range(2000))
         per_key: dict[bytes, list[int]] = {}
@@ -197,14 +204,16 @@ def test_round_trip_keys_headers_order_sync(kafka_url: str, topic: str) -> None:
         drv.close()
 
 
-async def test_round_trip_async_and_committed_offsets(kafka_url: str, topic: str) -> None:
+async def test_round_trip_async_and_committed_offsets(
+    group: str, kafka_url: str, topic: str
+) -> None:
     drv = await async_driver(kafka_url)
     try:
         producer = await drv.open_producer(topic, ProducerConfig())
         handle = await producer.publish(records(1000, keys=3), 5)
         assert await producer.wait(handle, 10) is None
         offsets = OffsetTracker()
-        consumer = await drv.open_consumer(topic, "g", ConsumerConfig(offsets=offsets))
+        consumer = await drv.open_consumer(topic, group, ConsumerConfig(offsets=offsets))
         got: list[Any] = []
         while len(got) < 1000:
             batch = await consumer.fetch(256, 5)
@@ -218,7 +227,7 @@ async def test_round_trip_async_and_committed_offsets(kafka_url: str, topic: str
         assert len({d.value for d in got}) == 1000
         await consumer.close(5)
         # a new member of the group has nothing left: every offset was committed
-        again = await drv.open_consumer(topic, "g", ConsumerConfig(offsets=OffsetTracker()))
+        again = await drv.open_consumer(topic, group, ConsumerConfig(offsets=OffsetTracker()))
         assert await again.fetch(10, 4) == []
         await again.close(5)
         await producer.close(5)
@@ -226,40 +235,40 @@ async def test_round_trip_async_and_committed_offsets(kafka_url: str, topic: str
         await drv.close()
 
 
-def test_at_most_once_producer_and_consumer(kafka_url: str, topic: str) -> None:
+def test_at_most_once_producer_and_consumer(group: str, kafka_url: str, topic: str) -> None:
     drv = sync_driver(kafka_url)
     try:
         producer = drv.open_producer(topic, ProducerConfig(guarantee=Guarantee.AT_MOST_ONCE))
         assert producer.publish(records(20), 5) is None
         producer.close(5)
-        consumer = drv.open_consumer(topic, "amo", ConsumerConfig(guarantee=Guarantee.AT_MOST_ONCE))
+        consumer = drv.open_consumer(topic, group, ConsumerConfig(guarantee=Guarantee.AT_MOST_ONCE))
         got: list[Any] = []
         deadline = time.monotonic() + 20
         while len(got) < 20 and time.monotonic() < deadline:
             got.extend(consumer.fetch(20, 1))
         assert len(got) == 20
         consumer.close(5)  # nothing acked, yet nothing comes again: committed on fetch
-        again = drv.open_consumer(topic, "amo", ConsumerConfig(guarantee=Guarantee.AT_MOST_ONCE))
+        again = drv.open_consumer(topic, group, ConsumerConfig(guarantee=Guarantee.AT_MOST_ONCE))
         assert again.fetch(10, 4) == []
         again.close(5)
     finally:
         drv.close()
 
 
-def test_commit_never_passes_an_unacked_message(kafka_url: str, topic: str) -> None:
+def test_commit_never_passes_an_unacked_message(group: str, kafka_url: str, topic: str) -> None:
     """Acks out of order: the committed offset stops at the first unacked message, and a
     new member of the group starts there (and gets everything after it too)."""
     drv = sync_driver(with_query(kafka_url, "partitions=1"))
     try:
         producer = drv.open_producer(topic, ProducerConfig())
         assert producer.wait(producer.publish(records(10), 5), 10) is None
-        first = Member(drv, topic, "g", commit=Commit.SYNC)
+        first = Member(drv, topic, group, commit=Commit.SYNC)
         got: list[Any] = []
         while len(got) < 10:
             got.extend(first.take(10 - len(got), 5))
         first.ack([d for d in got if d.token[1] != 3][::-1])  # all but offset 3, reversed
         first.consumer.close(5)
-        second = Member(drv, topic, "g")
+        second = Member(drv, topic, group)
         again = drain(second, 7)
         assert [d.token[1] for d in again] == list(range(3, 10))
         second.consumer.close(5)
@@ -268,12 +277,14 @@ def test_commit_never_passes_an_unacked_message(kafka_url: str, topic: str) -> N
         drv.close()
 
 
-def test_nack_redelivers_it_and_the_later_ones_with_counts(kafka_url: str, topic: str) -> None:
+def test_nack_redelivers_it_and_the_later_ones_with_counts(
+    group: str, kafka_url: str, topic: str
+) -> None:
     drv = sync_driver(with_query(kafka_url, "partitions=1"))
     try:
         producer = drv.open_producer(topic, ProducerConfig())
         assert producer.wait(producer.publish(records(5), 5), 10) is None
-        member = Member(drv, topic, "g")
+        member = Member(drv, topic, group)
         got: list[Any] = []
         while len(got) < 5:
             got.extend(member.take(5 - len(got), 5))
@@ -364,14 +375,14 @@ def proxied() -> Iterator[tuple[str, Link]]:
 
 
 def test_silent_broker_after_connect_every_timeout_is_kept(
-    proxied: tuple[str, Link], topic: str
+    group: str, proxied: tuple[str, Link], topic: str
 ) -> None:
     url, link = proxied
     drv = sync_driver(url)
     try:
         producer = drv.open_producer(topic, ProducerConfig())
         assert producer.wait(producer.publish(records(5), 5), 10) is None
-        member = Member(drv, topic, "g", commit=Commit.SYNC)
+        member = Member(drv, topic, group, commit=Commit.SYNC)
         got = drain(member, 5, timeout=20)
         assert len(got) == 5
         link.drop_replies()  # every open connection goes silent
@@ -394,7 +405,9 @@ def test_silent_broker_after_connect_every_timeout_is_kept(
 # -- connection loss and rebalances ----------------------------------------------------
 
 
-def test_connection_loss_mid_stream_recovers(proxied: tuple[str, Link], topic: str) -> None:
+def test_connection_loss_mid_stream_recovers(
+    group: str, proxied: tuple[str, Link], topic: str
+) -> None:
     """Cut every client connection three times while a producer sends and a consumer acks:
     both recover by themselves; every confirmed message arrives; nothing acked is lost."""
     url, link = proxied
@@ -402,7 +415,7 @@ def test_connection_loss_mid_stream_recovers(proxied: tuple[str, Link], topic: s
     total = 3000
     try:
         producer = drv.open_producer(topic, ProducerConfig())
-        member = Member(drv, topic, "g", commit=Commit.SYNC)
+        member = Member(drv, topic, group, commit=Commit.SYNC)
         confirmed: set[bytes] = set()
         received: set[bytes] = set()
         errors: list[BaseException] = []
@@ -444,14 +457,16 @@ def test_connection_loss_mid_stream_recovers(proxied: tuple[str, Link], topic: s
         producer.close(5)
         # nothing acked is lost, nothing unacked was committed past: a new member of the
         # group finds nothing left.
-        again = Member(drv, topic, "g")
+        again = Member(drv, topic, group)
         assert again.take(10, 3) == []
         again.consumer.close(5)
     finally:
         drv.close()
 
 
-async def test_two_members_join_and_leave_mid_stream(kafka_url: str, topic: str) -> None:
+async def test_two_members_join_and_leave_mid_stream(
+    group: str, kafka_url: str, topic: str
+) -> None:
     """A second member joins, then the first leaves, while messages flow: every message is
     delivered (nothing skipped) and the group's committed offsets end at the log's end
     (no acked message lost)."""
@@ -463,7 +478,7 @@ async def test_two_members_join_and_leave_mid_stream(kafka_url: str, topic: str)
 
         async def member(name: str, stop: asyncio.Event) -> None:
             offsets = OffsetTracker()
-            consumer = await drv.open_consumer(topic, "shared", ConsumerConfig(offsets=offsets))
+            consumer = await drv.open_consumer(topic, group, ConsumerConfig(offsets=offsets))
             try:
                 while not stop.is_set():
                     batch = await consumer.fetch(100, 0.2)
@@ -498,7 +513,7 @@ async def test_two_members_join_and_leave_mid_stream(kafka_url: str, topic: str)
         assert want <= seen["a"] | seen["b"], len(want - (seen["a"] | seen["b"]))
         assert seen["a"], "both members had a share"
         assert seen["b"], "both members had a share"
-        consumer = await drv.open_consumer(topic, "shared", ConsumerConfig(offsets=OffsetTracker()))
+        consumer = await drv.open_consumer(topic, group, ConsumerConfig(offsets=OffsetTracker()))
         assert await consumer.fetch(10, 4) == [], "the group's offsets are at the end"
         await consumer.close(5)
         await producer.close(5)
@@ -528,12 +543,14 @@ async def test_lost_deliveries_are_reported_per_record(
         await drv.close()
 
 
-def test_close_from_another_thread_ends_a_blocked_fetch(kafka_url: str, topic: str) -> None:
+def test_close_from_another_thread_ends_a_blocked_fetch(
+    group: str, kafka_url: str, topic: str
+) -> None:
     """Sync API: a fetch without deadline in one thread, close() in another: the fetch
     returns (within a poll slice) and the client is released after it, not under it."""
     drv = sync_driver(kafka_url)
     try:
-        consumer = drv.open_consumer(topic, "g", ConsumerConfig(offsets=OffsetTracker()))
+        consumer = drv.open_consumer(topic, group, ConsumerConfig(offsets=OffsetTracker()))
         got: list[Any] = []
         thread = threading.Thread(target=lambda: got.append(consumer.fetch(10, None)))
         thread.start()
@@ -565,7 +582,7 @@ def test_session_cleanup_deletes_the_prefixed_topics(kafka_url: str) -> None:
     assert not [t for t in admin.list_topics(timeout=5).topics if t.startswith(prefix)]
 
 
-def test_client_options_reach_librdkafka(kafka_url: str, topic: str) -> None:
+def test_client_options_reach_librdkafka(group: str, kafka_url: str, topic: str) -> None:
     """Any librdkafka setting passes through (here: lz4 compression on the producer, a
     client.id the broker sees), and messages still round-trip."""
     drv = sync_driver(
@@ -574,7 +591,7 @@ def test_client_options_reach_librdkafka(kafka_url: str, topic: str) -> None:
     try:
         producer = drv.open_producer(topic, ProducerConfig())
         assert producer.wait(producer.publish(records(50), 5), 10) is None
-        member = Member(drv, topic, "g")
+        member = Member(drv, topic, group)
         assert sorted(d.value for d in drain(member, 50)) == sorted(v for v, _, _ in records(50))
         member.consumer.close(5)
         producer.close(5)

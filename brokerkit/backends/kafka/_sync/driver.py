@@ -213,15 +213,31 @@ class SyncKafkaProducer:
             return self._errors.error(err, "send")
         return BrokerError(f"send: {err}")
 
+    def _close_now(self, timeout: float) -> None:
+        """Flush what is still queued (bounded), drop what the broker did not take by then
+        (the core reports those messages as unconfirmed), release the client."""
+        producer = self._producer
+        if producer.flush(timeout):
+            producer.purge()
+            producer.poll(0)
+        if self._acked:
+            # Every message is acknowledged: nothing is in flight. (With acks=0 "delivered"
+            # only means written to the socket: closing at once can lose the last ones, so
+            # the client is left to the garbage collector, as librdkafka's own examples do.)
+            producer.close()
+
     def close(self, timeout: float | None) -> None:
         if self._closed:
             return
         self._closed = True
-        with contextlib.suppress(Exception):
-            run_bounded(
-                self._pool, timeout, self._producer.flush, 30.0 if timeout is None else timeout
-            )
-        self._pool.shutdown(wait=False)
+        bound = 30.0 if timeout is None else timeout
+        try:
+            with self._errors("close"):
+                run_bounded(self._pool, bound + 5, self._close_now, bound)
+        except (builtins.TimeoutError, BrokerError) as exc:
+            LOG.warning("closing the producer of %s: %s", self._topic, exc)
+        finally:
+            self._pool.shutdown(wait=False)
 
 
 class SyncKafkaConsumer:
