@@ -45,7 +45,7 @@ class AsyncBroker(AOpenable):
         self._driver: AsyncDriver | None = None
         self._closed = False
         self._close_timeout: float | None = options.get("close_timeout")
-        self._children: set[Any] = set()
+        self._children: set[AsyncProducer | AsyncConsumer] = set()
         self._producer_schema = PRODUCER_OPTIONS.extend(*spec.producer_options)
         self._consumer_schema = CONSUMER_OPTIONS.extend(*spec.consumer_options)
 
@@ -71,8 +71,17 @@ class AsyncBroker(AOpenable):
             )
         return self._driver
 
+    def _register(self, child: AsyncProducer | AsyncConsumer) -> None:
+        """Called by a producer/consumer once it is open: close() will close it."""
+        self._children.add(child)
+
+    def _unregister(self, child: AsyncProducer | AsyncConsumer) -> None:
+        """Called by a producer/consumer that closed itself."""
+        self._children.discard(child)
+
     def producer(self, topic: str, **options: Any) -> AsyncProducer:
         """A producer for ``topic``. Options: guarantee ("at-least-once" | "at-most-once"),
+        batch_size, linger, max_in_flight, buffer_size, delivery_timeout, max_message_bytes,
         plus the backend's producer options. Raises UnsupportedError at once if the backend
         cannot keep the guarantee."""
         _check_topic(topic)
@@ -80,7 +89,7 @@ class AsyncBroker(AOpenable):
         guarantee = opts.pop("guarantee")
         check_producer(self.capabilities, self.backend, guarantee)
         backend_opts = {k: opts[k] for k in opts if k in self._spec.producer_options}
-        return aopened(AsyncProducer(self, topic, guarantee, backend_opts))
+        return aopened(AsyncProducer(self, topic, guarantee, backend_opts, opts))
 
     def consumer(self, topic: str, group: str | None = None, **options: Any) -> AsyncConsumer:
         """A consumer of ``topic`` in ``group`` (None: a private group). See the docs for

@@ -27,6 +27,10 @@ T = TypeVar("T")
 
 #: How long a helper waits for messages that must come (generous: real brokers, busy CI).
 DELIVERY_TIMEOUT = 10.0
+#: Concurrent senders on one producer in the producing cases: tasks in the async suite,
+#: threads in the sync one (a thread costs more than a task).
+ASENDERS = 1000
+SENDERS = 64
 #: How long a helper listens to make sure that nothing (more) comes.
 QUIET_PERIOD = 0.5
 
@@ -127,13 +131,12 @@ def gather(*fns: Callable[[], T]) -> list[T]:
 #: Capabilities a case can be gated on, with no way to ask for them at creation: where
 #: such a capability is false, the case is skipped with the reason (there is nothing to
 #: assert). Every other capability has a probe below that asserts UnsupportedError.
-_UNASKABLE = frozenset(
-    {"persistent", "ordered", "replay", "idempotent_produce", "headers", "native_dead_letter"}
-)
 _PROBED = frozenset(
     {"at_least_once", "at_most_once", "consumer_groups", "delivery_count", "nack_delay"}
 )
-KNOWN_CAPABILITIES = _UNASKABLE | _PROBED
+#: Every capability field (derived from the dataclass, never retyped).
+KNOWN_CAPABILITIES = frozenset(Capabilities.names())
+_UNASKABLE = KNOWN_CAPABILITIES - _PROBED
 
 
 def _expect_unsupported(capability: str, exc: UnsupportedError) -> None:

@@ -1,6 +1,6 @@
 """Redis-specific behaviour of the redis:// backend, against real Redis servers.
 
-The shared server on 127.0.0.1:6379 (DEVELOPERS.md) is used for most tests; tests that
+The shared server on 127.0.0.1:6379 (CONTRIBUTING.md) is used for most tests; tests that
 need a password, a memory limit or a restart start their own ``redis-server`` on a free
 port. Unreachable Redis: skip on a laptop, fail with CI=true.
 """
@@ -545,10 +545,34 @@ def test_max_deliveries_dead_letters_using_pending_counts(topic: str) -> None:
         assert moved is not None
         assert moved.value == b"poison"
         assert moved.headers["a"] == "b"
-        assert moved.headers["brokerkit-delivery-count"] == "3"
+        assert moved.headers["brokerkit-delivery-count"] == "2"  # the deliveries made
         assert moved.headers["brokerkit-original-topic"] == topic
         moved.ack()
         consumer.close()
+        dead.close()
+
+
+def test_max_deliveries_counts_deliveries_lost_to_closed_members(topic: str) -> None:
+    """Never nacked, only handed back by close(): the third delivery (count 3 in XPENDING)
+    goes to the dead-letter topic, recording the 2 deliveries the application saw."""
+    dlq = topic + "-dlq"
+    opts: dict[str, Any] = {"group": "g", "max_deliveries": 2, "dead_letter_topic": dlq}
+    with brokerkit.connect(URL) as broker:
+        dead = broker.consumer(dlq, group="g")
+        with broker.producer(topic) as producer:
+            producer.send(b"poison")
+        for n in (1, 2):
+            with broker.consumer(topic, **opts) as member:
+                msg = member.receive(timeout=3)
+                assert msg is not None
+                assert msg.delivery_count == n
+        with broker.consumer(topic, **opts) as member:
+            assert member.receive(timeout=1.5) is None
+        moved = dead.receive(timeout=3)
+        assert moved is not None
+        assert moved.value == b"poison"
+        assert moved.headers["brokerkit-delivery-count"] == "2"
+        moved.ack()
         dead.close()
 
 
@@ -683,11 +707,12 @@ async def test_refused_commands_are_delivery_errors(raw: Any, topic: str) -> Non
     where = "127.0.0.1:6379"
     with brokerkit.connect(URL) as broker, broker.producer(topic) as producer:
         with pytest.raises(brokerkit.BrokerError) as info:
-            producer.send(b"x")
+            producer.send(b"x", wait=True)
         _assert_error(info.value, brokerkit.DeliveryError, where)
         assert "WRONGTYPE" in str(info.value)
+        producer.send_many([b"a", b"b"])  # buffered: the refusal comes from flush()
         with pytest.raises(brokerkit.BrokerError) as info:
-            producer.send_many([b"a", b"b"])
+            producer.flush()
         _assert_error(info.value, brokerkit.DeliveryError, where)
         assert "WRONGTYPE" in str(info.value)
         assert [value for value, _ in info.value.failures] == [b"a", b"b"]  # type: ignore[attr-defined]
@@ -697,10 +722,11 @@ async def test_refused_commands_are_delivery_errors(raw: Any, topic: str) -> Non
     async with brokerkit.connect_async(URL) as abroker:
         aproducer = await abroker.producer(topic)
         with pytest.raises(brokerkit.BrokerError) as info:
-            await aproducer.send(b"x")
+            await aproducer.send(b"x", wait=True)
         _assert_error(info.value, brokerkit.DeliveryError, where)
+        await aproducer.send_many([b"a"])
         with pytest.raises(brokerkit.BrokerError) as info:
-            await aproducer.send_many([b"a"])
+            await aproducer.flush()
         _assert_error(info.value, brokerkit.DeliveryError, where)
         with pytest.raises(brokerkit.BrokerError) as info:
             await abroker.consumer(topic, group="g")
@@ -721,7 +747,7 @@ async def test_out_of_memory_refusals_are_delivery_errors(tmp_path: Path, raw: A
             refusal: BaseException | None = None
             for _ in range(1000):  # 64 MiB: far more than 4 MiB
                 try:
-                    producer.send(chunk)
+                    producer.send(chunk, wait=True)
                 except brokerkit.BrokerError as exc:
                     refusal = exc
                     break
@@ -730,8 +756,9 @@ async def test_out_of_memory_refusals_are_delivery_errors(tmp_path: Path, raw: A
             _assert_error(refusal, brokerkit.DeliveryError, where)
             assert "OOM" in str(refusal)
             batch = [b"small", chunk, chunk]
+            producer.send_many(batch)
             with pytest.raises(brokerkit.BrokerError) as info:
-                producer.send_many(batch)
+                producer.flush()
             _assert_error(info.value, brokerkit.DeliveryError, where)
             failures = info.value.failures  # type: ignore[attr-defined]
             assert failures  # (the small one may fit: Redis counts the big query buffers)
@@ -741,10 +768,11 @@ async def test_out_of_memory_refusals_are_delivery_errors(tmp_path: Path, raw: A
         async with brokerkit.connect_async(server.url) as abroker:
             aproducer = await abroker.producer(topic)
             with pytest.raises(brokerkit.BrokerError) as info:
-                await aproducer.send(chunk)
+                await aproducer.send(chunk, wait=True)
             _assert_error(info.value, brokerkit.DeliveryError, where)
+            await aproducer.send_many([chunk, chunk])
             with pytest.raises(brokerkit.BrokerError) as info:
-                await aproducer.send_many([chunk, chunk])
+                await aproducer.flush()
             _assert_error(info.value, brokerkit.DeliveryError, where)
             await aproducer.close()
     finally:
@@ -765,8 +793,7 @@ async def test_broker_down_after_connect_then_back(private_redis: PrivateRedis) 
         assert first is not None
         private_redis.kill()
         calls: list[Callable[[], Any]] = [
-            lambda: producer.send(b"lost"),
-            lambda: producer.send_many([b"lost", b"lost"]),
+            lambda: producer.send(b"lost", wait=True),
             lambda: consumer.receive(timeout=0.5),
             first.ack,
         ]
@@ -774,6 +801,12 @@ async def test_broker_down_after_connect_then_back(private_redis: PrivateRedis) 
             with pytest.raises(brokerkit.BrokerError) as info:
                 call()
             _assert_error(info.value, brokerkit.BrokerConnectionError, where)
+        producer.send_many([b"lost", b"lost"])  # buffered; flush() says they were not stored
+        with pytest.raises(brokerkit.BrokerError) as info:
+            producer.flush()
+        _assert_error(info.value, brokerkit.DeliveryError, where)
+        assert isinstance(info.value.__cause__, brokerkit.BrokerConnectionError)
+        assert [v for v, _ in info.value.failures] == [b"lost", b"lost"]  # type: ignore[attr-defined]
         private_redis.start()
         producer.send(b"after")
         got = _receive_all(consumer, 1, timeout=5)
@@ -785,8 +818,7 @@ async def test_broker_down_after_connect_then_back(private_redis: PrivateRedis) 
         aproducer = await abroker.producer(topic)
         private_redis.kill()
         acalls: list[Callable[[], Awaitable[Any]]] = [
-            lambda: aproducer.send(b"lost"),
-            lambda: aproducer.send_many([b"lost"]),
+            lambda: aproducer.send(b"lost", wait=True),
             lambda: aconsumer.receive(timeout=0.5),
         ]
         for acall in acalls:
