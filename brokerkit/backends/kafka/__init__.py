@@ -158,7 +158,11 @@ spec = BackendSpec(
     requires=("confluent_kafka",),
     default_port=9092,
     description="Kafka topics, consumer groups and offset commits (confluent-kafka)",
-    test_variants={"kafka": "kafka://127.0.0.1:9092?session_timeout=2&request_timeout=5"},
+    # one partition per topic: the suite reasons about one log per topic (cumulative acks);
+    # tests/backends/test_kafka.py covers several partitions and members
+    test_variants={
+        "kafka": "kafka://127.0.0.1:9092?session_timeout=2&request_timeout=5&partitions=1"
+    },
     test_cleanup="brokerkit.backends.kafka._tansu:cleanup",
     test_setup="brokerkit.backends.kafka._tansu:test_setup",
     bench_baseline="brokerkit.bench.baselines.kafka:BASELINE",

@@ -30,6 +30,11 @@ from ...errors import (
 __all__ = ["Delivery", "ErrorMapper"]
 
 DEFAULT_PORT = 9092
+#: The largest message a producer sends (librdkafka's message.max.bytes; its default is
+#: 1,000,000) and the max.message.bytes of topics brokerkit creates (Kafka's default is
+#: 1 MiB + 12, too small for a 1 MiB value with its record framing). Topics created
+#: elsewhere keep their own limit: a larger message is then a DeliveryError.
+MESSAGE_MAX_BYTES = 8 << 20
 LOG = logging.getLogger("brokerkit.kafka")
 #: librdkafka's own log lines (connection failures are retried by it): for applications that
 #: configure logging; without a handler they are not printed to stderr.
@@ -152,6 +157,7 @@ def producer_config(
     conf.setdefault("linger.ms", options["linger"] * 1000)
     conf.setdefault("message.timeout.ms", int(options["delivery_timeout"] * 1000))
     conf.setdefault("topic.metadata.refresh.interval.ms", 10_000)
+    conf.setdefault("message.max.bytes", MESSAGE_MAX_BYTES)
     if guarantee is Guarantee.AT_MOST_ONCE:
         conf["acks"] = 0
         conf["enable.idempotence"] = False
@@ -160,6 +166,14 @@ def producer_config(
         conf["acks"] = "all"
         conf["enable.idempotence"] = True
     return conf
+
+
+def topic_config(options: Mapping[str, Any]) -> dict[str, str]:
+    """The configs of a topic brokerkit creates: ``topic_config``, and a message size limit
+    that matches the producers' unless ``topic_config`` sets one."""
+    config = {str(k): str(v) for k, v in (options.get("topic_config") or {}).items()}
+    config.setdefault("max.message.bytes", str(MESSAGE_MAX_BYTES))
+    return config
 
 
 def consumer_config(

@@ -45,6 +45,7 @@ from .._common import (
     consumer_config,
     private_group,
     producer_config,
+    topic_config,
 )
 from .._compat import arun_blocking, arun_bounded, executor
 
@@ -52,8 +53,6 @@ from .._compat import arun_blocking, arun_bounded, executor
 SLICE = 0.2
 #: Redelivered (partition, offset) -> delivery count entries kept per consumer.
 MAX_COUNTS = 100_000
-#: librdkafka's default message.max.bytes.
-DEFAULT_MESSAGE_MAX_BYTES = 1_000_000
 #: Pause before retrying a produce() refused by a full local queue.
 FULL_QUEUE_PAUSE = 0.001
 
@@ -249,6 +248,7 @@ class AsyncKafkaConsumer:
         errors: ErrorMapper,
         config: ConsumerConfig,
         request_timeout: float,
+        counts: tuple[dict[int, int], dict[tuple[int, int], int]],
     ) -> None:
         self._topic = topic
         self._errors = errors
@@ -259,8 +259,9 @@ class AsyncKafkaConsumer:
         self._committer = executor("brokerkit-kafka-commit")
         self._assigned: set[int] = set()
         self._revoked = 0  # bumped by every revocation, so a fetch can tell
-        self._highest: dict[int, int] = {}  # partition -> highest offset delivered
-        self._counts: dict[tuple[int, int], int] = {}  # redelivered -> delivery count
+        # delivery counts, shared by this process's consumers of the group and topic:
+        # partition -> highest offset delivered; redelivered (partition, offset) -> count
+        self._highest, self._counts = counts
         self._closing = False
         self._using = threading.Lock()
         self.group_id = conf["group.id"]
@@ -518,6 +519,7 @@ class AsyncKafkaDriver:
         self._pool = executor("brokerkit-kafka-admin")
         self._topics: set[str] = set()
         self._private: list[str] = []
+        self._counts: dict[tuple[str, str], tuple[dict[int, int], dict[tuple[int, int], int]]] = {}
 
     def _new_admin(self) -> Any:
         with self._errors("connect"):
@@ -554,7 +556,7 @@ class AsyncKafkaDriver:
             topic,
             num_partitions=opts["partitions"],
             replication_factor=opts["replication_factor"] or -1,
-            config=dict(opts.get("topic_config") or {}),
+            config=topic_config(opts),
         )
         future = self._live().create_topics([new], request_timeout=timeout)[topic]
         try:
@@ -587,7 +589,7 @@ class AsyncKafkaDriver:
                     KafkaError(KafkaError._INVALID_ARG, str(exc)), "producer"
                 ) from exc
         acked = config.guarantee is not Guarantee.AT_MOST_ONCE
-        max_bytes = int(conf.get("message.max.bytes", DEFAULT_MESSAGE_MAX_BYTES))
+        max_bytes = int(conf["message.max.bytes"])
         return AsyncKafkaProducer(
             producer, topic, self._errors, acked, executor("brokerkit-kafka-producer"), max_bytes
         )
@@ -599,8 +601,11 @@ class AsyncKafkaDriver:
         await self._ensure_topic(topic)
         group_id = group if group is not None else private_group()
         conf = consumer_config(self._base, self._options, group_id, config)
+        counts = self._counts.get((group_id, topic))
+        if counts is None:
+            counts = self._counts[(group_id, topic)] = ({}, {})
         consumer = AsyncKafkaConsumer(
-            conf, topic, self._errors, config, float(self._options["request_timeout"])
+            conf, topic, self._errors, config, float(self._options["request_timeout"]), counts
         )
         consumer.subscribe()
         if group is None:
