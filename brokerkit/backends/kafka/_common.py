@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote, unquote
 
 from confluent_kafka import KafkaError, KafkaException
 
@@ -195,6 +196,32 @@ def consumer_config(
         }
     )
     return conf
+
+
+#: A header name librdkafka cannot carry (it holds NUL: C strings) travels escaped under
+#: this name prefix; the reserved ``brokerkit-`` prefix keeps it from meeting a user's.
+ESCAPED_NAME = "brokerkit-kafka-name:"
+
+
+def kafka_headers(headers: Mapping[str, str]) -> list[tuple[str, bytes]]:
+    """Headers as librdkafka takes them: values as bytes (a str value would be cut at a
+    NUL), names holding NUL escaped."""
+    out = []
+    for name, value in headers.items():
+        if "\x00" in name:
+            name = ESCAPED_NAME + quote(name, safe="")
+        out.append((name, value.encode()))
+    return out
+
+
+def our_headers(raw: list[tuple[str, bytes | None]]) -> dict[str, str]:
+    """Kafka headers as brokerkit hands them out: str values (UTF-8), escaped names back."""
+    out = {}
+    for name, value in raw:
+        if name.startswith(ESCAPED_NAME):
+            name = unquote(name[len(ESCAPED_NAME) :])
+        out[name] = value.decode("utf-8", "replace") if value is not None else ""
+    return out
 
 
 def private_group() -> str:

@@ -43,6 +43,8 @@ from .._common import (
     base_config,
     bootstrap,
     consumer_config,
+    kafka_headers,
+    our_headers,
     private_group,
     producer_config,
     topic_config,
@@ -115,7 +117,7 @@ class AsyncKafkaProducer:
         callback = batch.report if batch is not None else None
         deadline = None if timeout is None else monotonic() + timeout
         for index, (value, key, headers) in enumerate(records):
-            hdrs = list(headers.items()) if headers else None
+            hdrs = kafka_headers(headers) if headers else None
             try:
                 if hdrs is None:  # the headers keyword costs ~0.1-0.2 us even when None
                     produce(topic, value, key, on_delivery=callback)
@@ -258,6 +260,9 @@ class AsyncKafkaConsumer:
         self._pool = executor("brokerkit-kafka-consumer")
         self._committer = executor("brokerkit-kafka-commit")
         self._assigned: set[int] = set()
+        self._rewound: dict[int, int] = {}  # partition -> offset a nack sought back to
+        self._joined = False  # the first assignment came (even an empty one)
+        self._join_wait = float(conf["session.timeout.ms"]) / 1000
         self._revoked = 0  # bumped by every revocation, so a fetch can tell
         # delivery counts, shared by this process's consumers of the group and topic:
         # partition -> highest offset delivered; redelivered (partition, offset) -> count
@@ -287,6 +292,7 @@ class AsyncKafkaConsumer:
     # -- rebalance callbacks: they run inside poll()/consume()/close(), on that thread
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        self._joined = True
         self._assigned.update(tp.partition for tp in partitions)
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
@@ -325,6 +331,8 @@ class AsyncKafkaConsumer:
 
     def _forget(self, revoked: set[int]) -> None:
         self._assigned.difference_update(revoked)
+        for p in revoked:
+            self._rewound.pop(p, None)
         self._revoked += 1
 
     def _on_commit(self, err: Any, partitions: Any) -> None:
@@ -386,6 +394,7 @@ class AsyncKafkaConsumer:
         out: list[Delivery] = []
         highest = self._highest
         counts = self._counts
+        rewound = self._rewound
         for m in msgs:
             err = m.error()
             if err is not None:
@@ -393,6 +402,13 @@ class AsyncKafkaConsumer:
                 continue
             part = m.partition()
             offset = m.offset()
+            if rewound and part in rewound:
+                # nacked: the partition was sought back to rewound[part]; what a fetch
+                # started before the seek brought is stale (it comes again): the core's
+                # offset watermark must see every partition's offsets in order
+                if offset != rewound[part]:
+                    continue
+                del rewound[part]
             if offset > highest.get(part, -1):
                 highest[part] = offset
                 count = 1
@@ -402,11 +418,7 @@ class AsyncKafkaConsumer:
                 if len(counts) > MAX_COUNTS:
                     del counts[next(iter(counts))]
             hdrs = m.headers()
-            headers = (
-                {k: v.decode("utf-8", "replace") if v is not None else "" for k, v in hdrs}
-                if hdrs
-                else None
-            )
+            headers = our_headers(hdrs) if hdrs else None
             kind, stamp = m.timestamp()
             out.append(
                 Delivery(
@@ -455,6 +467,7 @@ class AsyncKafkaConsumer:
                     rewind[part] = offset
             for part, offset in rewind.items():
                 if part in self._assigned:
+                    self._rewound[part] = offset
                     try:
                         consumer.seek(TopicPartition(topic, part, offset))
                     except KafkaException as exc:  # not fetching yet: it comes again anyway
@@ -483,7 +496,16 @@ class AsyncKafkaConsumer:
         the sync API: it ends within a poll slice) and no synchronous commit uses it."""
         self._committer.shutdown(wait=True)
         with self._using:
-            self._consumer.close()
+            consumer = self._consumer
+            if not self._joined:
+                # A member that leaves while its first JoinGroup is pending can leave the
+                # group stuck on some brokers (seen with Tansu: the next member is never
+                # assigned anything). Let the join finish first (bounded); whatever this
+                # polls is not handed out nor committed: it comes again to the group.
+                deadline = monotonic() + self._join_wait
+                while not self._joined and monotonic() < deadline:
+                    consumer.poll(0.05)
+            consumer.close()
 
     async def close(self, timeout: float | None) -> None:
         if self._closing:
