@@ -91,7 +91,11 @@ async def async_driver(url: str, **overrides: Any) -> AsyncKafkaDriver:
 
 
 def with_query(url: str, query: str) -> str:
-    return url + ("&" if "?" in url else "?") + query
+    """``url`` with the options of ``query`` set (replacing the URL's own)."""
+    base, _, own = url.partition("?")
+    items = dict(item.partition("=")[::2] for item in own.split("&") if item)
+    items.update(item.partition("=")[::2] for item in query.split("&"))
+    return base + "?" + "&".join(f"{k}={v}" for k, v in items.items())
 
 
 @pytest.fixture
