@@ -601,3 +601,88 @@ def test_client_options_reach_librdkafka(group: str, kafka_url: str, topic: str)
         producer.close(5)
     finally:
         drv.close()
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_connection_loss_through_the_api(
+    api: str, group: str, proxied: tuple[str, Link], topic: str
+) -> None:
+    """The same through brokerkit's API: a producer sending in batches and a consumer
+    acking (SYNC commits) while every client connection is cut three times. Every
+    message whose send_many()+flush() returned is received; after the consumer closes,
+    a new member of the group finds nothing left (no acked message lost)."""
+    url, link = proxied
+    total = 2000
+    confirmed: set[bytes] = set()
+    received: set[bytes] = set()
+    errors: list[BaseException] = []
+
+    def produce(broker: Any) -> None:
+        try:
+            with broker.producer(topic) as producer:
+                for start in range(0, total, 100):
+                    batch = [b"m%d" % i for i in range(start, start + 100)]
+                    try:
+                        producer.send_many(batch)
+                        producer.flush()
+                    except brokerkit.BrokerError:
+                        continue  # not confirmed: not counted
+                    confirmed.update(batch)
+                    time.sleep(0.01)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def consume(broker: Any) -> int:
+        cuts = 0
+        with broker.consumer(topic, group=group, commit="sync", commit_every=50) as consumer:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                try:
+                    for msg in consumer.receive_many(max_messages=200, timeout=0.5):
+                        received.add(msg.value)
+                        msg.ack()
+                except (brokerkit.BrokerConnectionError, brokerkit.TimeoutError):
+                    continue
+                if cuts < 3 and len(received) > (cuts + 1) * total // 4:
+                    cuts += 1
+                    link.cut()
+                if not thread.is_alive() and confirmed <= received:
+                    break
+        return cuts
+
+    with brokerkit.connect(url) as broker:
+        if api == "async":
+            # the async API's producer on its own loop, the consumer through the sync API
+            def produce_async() -> None:
+                async def run() -> None:
+                    async with (
+                        brokerkit.connect_async(url) as abroker,
+                        abroker.producer(topic) as producer,
+                    ):
+                        for start in range(0, total, 100):
+                            batch = [b"m%d" % i for i in range(start, start + 100)]
+                            try:
+                                await producer.send_many(batch)
+                                await producer.flush()
+                            except brokerkit.BrokerError:
+                                continue
+                            confirmed.update(batch)
+                            await asyncio.sleep(0.01)
+
+                try:
+                    asyncio.run(run())
+                except BaseException as exc:
+                    errors.append(exc)
+
+            thread = threading.Thread(target=produce_async)
+        else:
+            thread = threading.Thread(target=produce, args=(broker,))
+        thread.start()
+        cuts = consume(broker)
+        thread.join(60)
+        assert not errors, errors
+        assert cuts == 3
+        assert len(confirmed) >= total * 0.9, "sends kept failing after the cuts"
+        assert confirmed <= received, f"lost: {len(confirmed - received)}"
+        with broker.consumer(topic, group=group) as again:
+            assert again.receive(timeout=3.0) is None, "an acked message came back"
