@@ -51,6 +51,7 @@ ENTRY_POINT_GROUP = "brokerkit.backends"
 #: BackendSpec, in the order they are listed (and tested). Their schemes come from the specs.
 BUILTIN_SPECS: list[str] = [
     "brokerkit.backends.memory:spec",
+    "brokerkit.backends.kafka:spec",
     "brokerkit.backends.redis:spec",
     "brokerkit.backends.amqp:spec",
 ]
@@ -58,7 +59,6 @@ BUILTIN_SPECS: list[str] = [
 #: Schemes whose backend is not shipped yet -> the pip extra that will bring it. A scheme
 #: of a built-in spec wins over this table, so shipping one needs no edit here.
 PLANNED_BACKENDS: dict[str, str] = {
-    "kafka": "kafka",
     "amqp": "amqp",
     "amqps": "amqp",
     "nats": "nats",

@@ -78,6 +78,11 @@ RENAMES = {
     "aclose_redis": "close_redis",
     "abound": "bound",
     "PRODUCER_OVERRIDES": "SYNC_PRODUCER_OVERRIDES",
+    "AsyncKafkaDriver": "SyncKafkaDriver",
+    "AsyncKafkaProducer": "SyncKafkaProducer",
+    "AsyncKafkaConsumer": "SyncKafkaConsumer",
+    "arun_blocking": "run_blocking",
+    "arun_bounded": "run_bounded",
     # -- brokerkit/bench: the harness protocols, and brokerkit/bench/_compat.py's names
     "AsyncSender": "Sender",
     "AsyncReceiver": "Receiver",
