@@ -59,8 +59,6 @@ BUILTIN_SPECS: list[str] = [
 #: Schemes whose backend is not shipped yet -> the pip extra that will bring it. A scheme
 #: of a built-in spec wins over this table, so shipping one needs no edit here.
 PLANNED_BACKENDS: dict[str, str] = {
-    "amqp": "amqp",
-    "amqps": "amqp",
     "nats": "nats",
     "tls": "nats",
     "memphis": "nats",

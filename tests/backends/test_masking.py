@@ -80,11 +80,25 @@ def _amqp(tmp_path: Path) -> Generator[tuple[str | None, str], None, None]:
         ctl_run("delete_user", user)
 
 
+def _kafka(tmp_path: Path) -> Generator[tuple[str | None, str], None, None]:
+    """SASL credentials to a port where no broker answers: the connect error, its repr and
+    the logs (librdkafka's included) must not show the password. (The test broker, Tansu,
+    runs without SASL users here; tests/backends/test_kafka.py covers refused credentials.)"""
+    pytest.importorskip("confluent_kafka")
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    yield None, f"kafka://user:{WRONG}@127.0.0.1:{port}?connect_timeout=2"
+
+
 #: scheme -> a generator of (working URL with a password or None, refused URL).
 WITH_PASSWORD: dict[str, Callable[[Path], Generator[tuple[str | None, str], None, None]]] = {
     "memory": _memory,
     "redis": _redis,
     "amqp": _amqp,
+    "kafka": _kafka,
 }
 
 

