@@ -46,8 +46,9 @@ from .producing import AsyncProducingCases
 from .support import acollect
 
 #: close() must hand unacked messages back "at once": another member gets them within
-#: this many seconds (far below any ack deadline / visibility timeout).
-HANDBACK_BOUND = 3.0
+#: this many seconds (far below any ack deadline / visibility timeout; on a partitioned log
+#: the hand-back is a group rebalance, which takes a couple of seconds).
+HANDBACK_BOUND = 5.0
 
 
 def _values(msgs: list[AsyncMessage]) -> list[bytes]:
