@@ -40,8 +40,11 @@ ENTRY_POINT_GROUP = "brokerkit.backends"
 #: Schemes shipped with brokerkit -> lazy "module:attr" of their BackendSpec.
 BUILTIN_BACKENDS: dict[str, str] = {
     "memory": "brokerkit.backends.memory:spec",
+    "memphis": "brokerkit.backends.memphis:spec",
+    "nats": "brokerkit.backends.nats:spec",
     "redis": "brokerkit.backends.redis:spec",
     "rediss": "brokerkit.backends.redis:spec",
+    "tls": "brokerkit.backends.nats:spec",
 }
 
 #: Schemes whose backend is not shipped yet -> the pip extra that will bring it. To ship
@@ -50,9 +53,6 @@ PLANNED_BACKENDS: dict[str, str] = {
     "kafka": "kafka",
     "amqp": "amqp",
     "amqps": "amqp",
-    "nats": "nats",
-    "tls": "nats",
-    "memphis": "nats",
 }
 
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
