@@ -289,8 +289,6 @@ def test_planned_schemes_are_not_available_yet(scheme: str, plugins: list[EntryP
 
 def test_planned_table_names_the_extras() -> None:
     assert PLANNED_BACKENDS["amqps"] == "amqp"
-    assert PLANNED_BACKENDS["memphis"] == "nats"
-    assert PLANNED_BACKENDS["tls"] == "nats"
     assert PLANNED_BACKENDS["kafka"] == "kafka"
 
 

@@ -1,12 +1,13 @@
 """The nats:// driver (async; the sync API runs it through the portal).
 
-JetStream: ``publish_async`` per record with the PubAck futures gathered per batch (many
-PubAcks in flight, never one round trip per message); pull requests on a private inbox
-(``$JS.API.CONSUMER.MSG.NEXT``: first ``no_wait`` for what is there, then one lingering
-request) with the deliveries collected by one subscription callback; ``+ACK`` published
-per message for ASYNC commits, or with a reply subject for SYNC ones (the server confirms
-each; one counter per batch); ``-NAK`` with a delay for nacks. Core NATS: ``publish`` and
-a queue subscription. Client errors are mapped in ``_errors.ErrorMapper`` only.
+JetStream: every record published with its own reply subject on one PubAck inbox and the
+futures gathered per batch (many PubAcks in flight, never one round trip per message);
+pull requests on a private inbox (``$JS.API.CONSUMER.MSG.NEXT``: first ``no_wait`` for
+what is there, then one lingering request) with the deliveries collected by one
+subscription callback; ``+ACK`` published per message for ASYNC commits, or with a reply
+subject for SYNC ones (the server confirms each; one counter per batch); ``-NAK`` with a
+delay for nacks; ``+TERM`` after a native dead-letter move. Core NATS: ``publish`` and a
+queue subscription. Client errors are mapped in ``_errors.ErrorMapper`` only.
 
 The memphis:// driver (``brokerkit.backends.memphis``) subclasses this one and overrides
 the naming, stream settings, producer headers and dead-letter hooks.
@@ -96,7 +97,7 @@ class AsyncNatsDriver:
         self.js: JetStreamContext | None = None
         self._streams: dict[str, tuple[str, str]] = {}
         self._stream_locks: dict[str, asyncio.Lock] = {}
-        self._producers: set[JetStreamProducer] = set()
+        self.pubacks: PubAckMux | None = None
         self._consumers: set[PullConsumer] = set()
         self._last_error: BaseException | None = None
 
@@ -192,8 +193,8 @@ class AsyncNatsDriver:
                 "confirmed the message",
                 backend=self.backend,
             )
-            for producer in list(self._producers):
-                producer.fail_in_flight(lost)
+            if self.pubacks is not None:
+                self.pubacks.fail_all(lost)
 
         async def reconnected_cb() -> None:
             for consumer in list(self._consumers):
@@ -224,7 +225,7 @@ class AsyncNatsDriver:
             kwargs["tls"] = tls
         task = loop.create_task(nc.connect(**kwargs))
         waiters: set[asyncio.Future[Any]] = {task, refused}
-        done, _ = await asyncio.wait(waiters, timeout=timeout)
+        done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if task in done and task.exception() is None:
             self.nc = nc
             if self.jetstream:
@@ -233,7 +234,11 @@ class AsyncNatsDriver:
                     publish_async_max_pending=o.get("max_pending_acks", 4000),
                 )
                 await self._check_jetstream()
+                self.pubacks = PubAckMux(nc, o.get("max_pending_acks", 4000))
+                with self.errors(connecting=True):
+                    await self.pubacks.start()
             return
+        task_error = task.exception() if task.done() else None
         task.cancel()
         with contextlib.suppress(BaseException):
             await task
@@ -245,8 +250,8 @@ class AsyncNatsDriver:
                 self.errors_text(f"nats at {self.where} rejected the credentials: {cause}"),
                 backend=self.backend,
             ) from cause
-        cause = self._last_error or (task.exception() if task.done() else None) or TimeoutError()
-        reason = describe(cause) if self._last_error or task.done() else "no answer"
+        cause = task_error or self._last_error or TimeoutError("no answer")
+        reason = describe(cause) if (task_error or self._last_error) else "no answer"
         raise BrokerConnectionError(
             self.errors_text(f"cannot reach nats at {self.where} within {timeout} s: {reason}"),
             backend=self.backend,
@@ -324,9 +329,7 @@ class AsyncNatsDriver:
         if not self.jetstream:
             return CoreProducer(self, nc, subject_for(topic), extra)
         _, subject = await self.ensure_stream(topic)
-        producer = JetStreamProducer(self, nc, subject, extra, config.guarantee)
-        self._producers.add(producer)
-        return producer
+        return JetStreamProducer(self, nc, subject, extra, config.guarantee)
 
     async def open_consumer(self, topic: str, group: str | None, config: ConsumerConfig) -> Any:
         nc = self._live()
@@ -340,6 +343,92 @@ class AsyncNatsDriver:
         await pull.start()
         self._consumers.add(pull)
         return pull
+
+
+class PubAckMux:
+    """PubAcks for one connection: each publish gets a reply subject on one inbox
+    subscription and a future resolved by its PubAck (what nats-py's ``publish_async``
+    does, minus its per-message semaphore and random token, and reporting a refused
+    message on its future: nats-py 2.16 raises such errors inside its reply handler,
+    leaving the future pending for ever)."""
+
+    def __init__(self, nc: Client, limit: int) -> None:
+        self._nc = nc
+        self._prefix = nc.new_inbox() + "."
+        self._futures: dict[str, asyncio.Future[Any]] = {}
+        self._seq = 0
+        self._limit = limit
+        self._room = asyncio.Event()
+        self._room.set()
+
+    async def start(self) -> None:
+        await self._nc.subscribe(self._prefix + "*", cb=self._on_reply)
+
+    def in_flight(self) -> int:
+        return len(self._futures)
+
+    async def publish(
+        self, subject: str, value: bytes, headers: dict[str, str] | None
+    ) -> asyncio.Future[Any]:
+        futures = self._futures
+        if len(futures) >= self._limit:
+            self._room.clear()
+            await self._room.wait()
+        self._seq += 1
+        reply = self._prefix + str(self._seq)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        futures[reply] = future
+        await self._nc.publish(subject, value, reply=reply, headers=headers)
+        return future
+
+    async def _on_reply(self, msg: Msg) -> None:
+        futures = self._futures
+        future = futures.pop(msg.subject, None)
+        if not self._room.is_set() and len(futures) <= self._limit // 2:
+            self._room.set()
+        if future is None or future.done():
+            return
+        if not msg.data:
+            status = msg.headers.get("Status") if msg.headers else None
+            _fail(future, jerr.NoStreamResponseError() if status == "503" else jerr.APIError())
+            return
+        try:
+            reply = json.loads(msg.data)
+        except ValueError as exc:
+            _fail(future, exc)
+            return
+        error = reply.get("error")
+        if error:
+            _fail(future, _api_error(error))
+        else:
+            future.set_result(reply)
+
+    def fail_all(self, exc: BaseException) -> None:
+        """The connection dropped: the PubAcks still missing will not come."""
+        futures, self._futures = self._futures, {}
+        for future in futures.values():
+            if not future.done():
+                _fail(future, exc)
+        self._room.set()
+
+
+def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
+    future.set_exception(exc)
+    future.exception()  # retrieved here: wait() reads it, or nobody needs to
+
+
+def _api_error(error: dict[str, Any]) -> jerr.APIError:
+    cls = {
+        503: jerr.ServiceUnavailableError,
+        500: jerr.ServerError,
+        404: jerr.NotFoundError,
+        400: jerr.BadRequestError,
+    }.get(error.get("code", 0), jerr.APIError)
+    return cls(
+        code=error.get("code"),
+        description=error.get("description"),
+        err_code=error.get("err_code"),
+    )
 
 
 # -- producing -------------------------------------------------------------------------------
@@ -381,7 +470,7 @@ class CoreProducer:
 
 
 class JetStreamProducer(CoreProducer):
-    """JetStream publish with PubAcks pipelined (``publish_async``) per batch."""
+    """JetStream publish with PubAcks pipelined per batch (:class:`PubAckMux`)."""
 
     def __init__(
         self,
@@ -392,15 +481,14 @@ class JetStreamProducer(CoreProducer):
         guarantee: Guarantee,
     ) -> None:
         super().__init__(driver, nc, subject, extra)
-        assert driver.js is not None
-        self._js = driver.js
+        assert driver.pubacks is not None
+        self._pubacks = driver.pubacks
         self._acked = guarantee is Guarantee.AT_LEAST_ONCE
-        self._in_flight: set[tuple[asyncio.Future[Any], ...]] = set()
 
     async def publish(self, records: Sequence[Record], timeout: float | None) -> Any:
         if not self._acked:
             return await super().publish(records, timeout)
-        pub = self._js.publish_async
+        pub = self._pubacks.publish
         subject, extra = self._subject, self._extra
         futures: list[asyncio.Future[Any]] = []
         append = futures.append
@@ -408,27 +496,18 @@ class JetStreamProducer(CoreProducer):
             async with asyncio.timeout(timeout):
                 for value, key, headers in records:
                     if key is None and not headers and extra is None:
-                        append(await pub(subject, value))
+                        append(await pub(subject, value, None))
                     else:
                         hdrs = encode_headers(key, headers)
                         if extra:
                             _add_missing(hdrs, extra)
-                        append(await pub(subject, value, headers=hdrs))
-        handle = tuple(futures)
-        self._in_flight.add(handle)
-        return handle
-
-    def fail_in_flight(self, exc: BrokerError) -> None:
-        """The connection dropped: PubAcks still missing will not come."""
-        for handle in self._in_flight:
-            for future in handle:
-                if not future.done():
-                    future.set_exception(exc)
+                        append(await pub(subject, value, hdrs))
+        return futures
 
     async def wait(self, handle: Any, timeout: float | None) -> Any:
         if handle is None:
             return None
-        futures: tuple[asyncio.Future[Any], ...] = handle
+        futures: list[asyncio.Future[Any]] = handle
         pending = [f for f in futures if not f.done()]
         if pending:
             _, late = await asyncio.wait(pending, timeout=timeout)
@@ -438,7 +517,6 @@ class JetStreamProducer(CoreProducer):
                     f"{len(futures)} messages within {timeout} s",
                     backend=self._driver.backend,
                 )
-        self._in_flight.discard(handle)
         outcomes: list[BaseException | None] | None = None
         for i, future in enumerate(futures):
             exc = future.exception()
@@ -447,10 +525,6 @@ class JetStreamProducer(CoreProducer):
                     outcomes = [None] * len(futures)
                 outcomes[i] = self._driver.errors.publish_failure(exc)
         return outcomes
-
-    async def close(self, timeout: float | None) -> None:
-        self._driver._producers.discard(self)
-        await super().close(timeout)
 
 
 # -- consuming -------------------------------------------------------------------------------

@@ -24,9 +24,6 @@ from ...errors import (
     map_errors,
 )
 
-#: JetStream API error codes that mean the request itself was wrong (bad option values).
-_CONFIG_CODES = frozenset({10074, 10052, 10053, 10054, 10059, 10084, 10004, 10023})
-
 _AUTH = (nerr.AuthorizationError, nerr.InvalidUserCredentialsError)
 _LOST = (
     nerr.NoServersError,
@@ -109,10 +106,9 @@ class ErrorMapper:
             assert isinstance(exc, jerr.APIError)
             if exc.code == 503:
                 return no_js(exc)
-            if exc.err_code in _CONFIG_CODES:
+            if exc.code == 400:
                 return ConfigurationError(
-                    f"nats at {where} refused the stream/consumer settings: {describe(exc)}",
-                    backend=backend,
+                    f"nats at {where} refused the request: {describe(exc)}", backend=backend
                 )
             return DeliveryError(f"nats at {where} refused: {describe(exc)}", backend=backend)
 
@@ -129,7 +125,10 @@ class ErrorMapper:
         return (
             (_AUTH, auth),
             ((nerr.OutboundBufferLimitError,), full),
-            ((nerr.NoRespondersError, jerr.NoStreamResponseError), no_js),
+            (
+                (nerr.NoRespondersError, jerr.NoStreamResponseError, jerr.ServiceUnavailableError),
+                no_js,
+            ),
             ((jerr.TooManyStalledMsgsError,), timeout),
             (_TIMEOUTS, timeout),
             ((jerr.APIError,), api),
@@ -140,6 +139,16 @@ class ErrorMapper:
 
     def publish_failure(self, exc: BaseException) -> BrokerError:
         """The brokerkit error for one record whose PubAck came back as an error."""
+        if isinstance(exc, jerr.NoStreamResponseError):
+            return DeliveryError(
+                f"nats at {self.where}: no JetStream stream took the message (no responders: "
+                "was the stream deleted, or is JetStream unavailable?)",
+                backend=self.backend,
+            )
+        if isinstance(exc, jerr.APIError):
+            return DeliveryError(
+                f"nats at {self.where} refused the message: {describe(exc)}", backend=self.backend
+            )
         try:
             with self():
                 raise exc
