@@ -17,8 +17,11 @@ __all__ = ["BASELINES", "get_baseline", "register_baseline"]
 #: URL scheme -> module that defines ``BASELINE``.
 BASELINES: dict[str, str] = {
     "memory": "brokerkit.bench.baselines.memory",
+    "memphis": "brokerkit.bench.baselines.nats",
+    "nats": "brokerkit.bench.baselines.nats",
     "redis": "brokerkit.bench.baselines.redis",
     "rediss": "brokerkit.bench.baselines.redis",
+    "tls": "brokerkit.bench.baselines.nats",
 }
 
 
