@@ -65,6 +65,12 @@ def _specs() -> list[BackendSpec]:
 VARIANTS = {
     "memory": ["memory://"],
     "redis": ["redis://localhost:6379/0", "redis://localhost:6379/0?mode=pubsub"],
+    "nats": [
+        "nats://localhost:4222",
+        "nats://localhost:4222?storage=memory",
+        "nats://localhost:4222?jetstream=false",
+    ],
+    "memphis": ["memphis://localhost:4222", "memphis://localhost:4222?send_poison_msg_to_dls=false"],
 }
 
 
