@@ -284,7 +284,7 @@ class AsyncNatsDriver:
         nc, self.nc, self.js = self.nc, None, None
         if nc is not None and not nc.is_closed:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(nc.close(), 10)
+                await asyncio.wait_for(nc.close(), self.options.get("close_timeout") or 10)
 
     # -- streams --------------------------------------------------------------------------
 
