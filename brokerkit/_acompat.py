@@ -16,18 +16,26 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 __all__ = [
+    "AEvent",
     "ALock",
     "AOpenable",
     "AWaiter",
+    "Event",
     "Lock",
     "Openable",
     "Waiter",
+    "aevent_wait",
     "amonotonic",
     "aopened",
+    "apause",
     "asleep",
+    "aspawn",
+    "event_wait",
     "monotonic",
     "opened",
+    "pause",
     "sleep",
+    "spawn",
 ]
 
 T = TypeVar("T")
@@ -36,6 +44,81 @@ sleep = time.sleep
 asleep = asyncio.sleep
 Lock = threading.Lock
 ALock = asyncio.Lock
+Event = threading.Event
+AEvent = asyncio.Event
+
+
+async def aevent_wait(event: asyncio.Event, timeout: float | None) -> bool:
+    """Wait until ``event`` is set or ``timeout`` seconds passed; True if set."""
+    if event.is_set():
+        return True
+    if timeout is None:
+        await event.wait()
+        return True
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
+async def apause(seconds: float) -> None:
+    """Let other tasks run (``seconds`` 0: one loop turn), then go on."""
+    await asyncio.sleep(seconds)
+
+
+def pause(seconds: float) -> None:
+    """Sync: other threads run by themselves; only a positive pause sleeps."""
+    if seconds > 0:
+        time.sleep(seconds)
+
+
+def event_wait(event: threading.Event, timeout: float | None) -> bool:
+    """Sync counterpart of aevent_wait."""
+    return event.wait(timeout)
+
+
+class _TaskJoin:
+    __slots__ = ("_task",)
+
+    def __init__(self, task: asyncio.Task[None]) -> None:
+        self._task = task
+
+    async def join(self, timeout: float | None) -> bool:
+        """Wait for the task to end (at most ``timeout`` seconds); True if it ended."""
+        done, _ = await asyncio.wait({self._task}, timeout=timeout)
+        return bool(done)
+
+    def cancel(self) -> None:
+        self._task.cancel()
+
+
+class _ThreadJoin:
+    __slots__ = ("_thread",)
+
+    def __init__(self, thread: threading.Thread) -> None:
+        self._thread = thread
+
+    def join(self, timeout: float | None) -> bool:
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def cancel(self) -> None:
+        """A thread cannot be cancelled: it ends by itself once its blocking call returns."""
+
+
+def aspawn(fn: Any, name: str) -> _TaskJoin:
+    """Run ``fn()`` (a coroutine function) as a task on the running loop."""
+    return _TaskJoin(asyncio.get_running_loop().create_task(fn(), name=name))
+
+
+def spawn(fn: Any, name: str) -> _ThreadJoin:
+    """Run ``fn()`` in a daemon thread."""
+    thread = threading.Thread(target=fn, name=name, daemon=True)
+    thread.start()
+    return _ThreadJoin(thread)
 
 
 class AOpenable:

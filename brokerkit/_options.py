@@ -253,7 +253,63 @@ _GUARANTEE = Option(
     nullable=False,
 )
 
-PRODUCER_OPTIONS = OptionSchema([_GUARANTEE])
+PRODUCER_OPTIONS = OptionSchema(
+    [
+        _GUARANTEE,
+        Option(
+            "batch_size",
+            int,
+            1000,
+            "most messages handed to the broker in one batch (one pipeline / request)",
+            minimum=1,
+            nullable=False,
+        ),
+        Option(
+            "linger",
+            float,
+            0.0,
+            "seconds a batch that is not full waits for more messages before it goes out "
+            "(0: at once; batches still grow while the previous one is on its way)",
+            minimum=0,
+            nullable=False,
+            unit="seconds",
+        ),
+        Option(
+            "max_in_flight",
+            int,
+            8,
+            "batches handed to the broker whose acknowledgement is not back yet",
+            minimum=1,
+            nullable=False,
+        ),
+        Option(
+            "buffer_size",
+            int,
+            20_000,
+            "messages send() may buffer before it waits for the broker (back-pressure)",
+            minimum=1,
+            nullable=False,
+        ),
+        Option(
+            "delivery_timeout",
+            float,
+            15.0,
+            "seconds the broker has to acknowledge a batch once it is sent; after that its "
+            "messages count as not stored (DeliveryError from the next send/flush/close)",
+            minimum=0.001,
+            nullable=False,
+            unit="seconds",
+        ),
+        Option(
+            "max_message_bytes",
+            int,
+            None,
+            "largest message value accepted by send(); larger ones raise DeliveryError at "
+            "once, before anything is sent (default: what the broker accepts)",
+            minimum=1,
+        ),
+    ]
+)
 """Options of every producer; a backend's ``producer_options`` extend them."""
 
 CONSUMER_OPTIONS = OptionSchema(

@@ -9,9 +9,10 @@ backend's async driver in :class:`PortalDriver`. Following anyio's BlockingPorta
 - a forked child starts with a fresh portal; the caller's contextvars are copied into each
   call; Ctrl-C while waiting cancels the loop-side work.
 
-Work crosses in batches: sends and ASYNC acks are appended to a local list and drained by
-one scheduled callback per batch (~0.15 us per item, not a thread hop per message);
-blocking operations (fetch, SYNC commit, flush, close) cross once per call.
+Work crosses in batches: the core's producer already hands records over a batch at a
+time (one hop per publish() and wait()); ASYNC acks are appended to a local list and
+drained by one scheduled callback per batch (~0.15 us per item, not a thread hop per
+message); blocking operations (fetch, SYNC commit, close) cross once per call.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from ._async.driver import AsyncConsumerDriver, AsyncDriver, AsyncProducerDriver
+from ._async.driver import AsyncConsumerDriver, AsyncDriver, AsyncProducerDriver, Outcomes
 from ._spec import ConsumerConfig, ProducerConfig
 from ._types import Capabilities, Record
 from ._url import BrokerURL
@@ -221,31 +222,21 @@ class _Batcher:
 
 
 class PortalProducer:
+    """A sync producer driver over an async one: one hop per batch (the core batches)."""
+
     def __init__(self, portal: Portal, inner: AsyncProducerDriver) -> None:
         self._portal = portal
         self._inner = inner
-        self._batch = _Batcher(portal, inner.send_many)
+        self.max_message_bytes: int | None = getattr(inner, "max_message_bytes", None)
 
-    def _raise_pending(self) -> None:
-        err = self._batch.take_error()
-        if err is not None:
-            raise err
+    def publish(self, records: Sequence[Record], timeout: float | None) -> Any:
+        return self._portal.call(self._inner.publish, records, timeout)
 
-    def send(self, value: bytes, key: bytes | None, headers: Any) -> None:
-        if self._batch._errors:
-            self._raise_pending()
-        self._batch.add((value, key, headers))
-
-    def send_many(self, records: Sequence[Record]) -> None:
-        if self._batch._errors:
-            self._raise_pending()
-        self._batch.extend(records)
-
-    def flush(self, timeout: float | None) -> None:
-        self._portal.call(self._batch.settle_then, lambda: self._inner.flush(timeout))
+    def wait(self, handle: Any, timeout: float | None) -> Outcomes:
+        return self._portal.call(self._inner.wait, handle, timeout)
 
     def close(self, timeout: float | None) -> None:
-        self._portal.call(self._batch.settle_then, lambda: self._inner.close(timeout), True)
+        self._portal.call(self._inner.close, timeout)
 
 
 class PortalConsumer:

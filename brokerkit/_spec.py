@@ -79,6 +79,11 @@ class ProducerConfig:
     guarantee: Guarantee = Guarantee.AT_LEAST_ONCE
     options: Mapping[str, Any] = field(default_factory=dict)
     """Backend-specific producer options, already validated by ``spec.producer_options``."""
+    delivery_timeout: float = 30.0
+    """Seconds the core gives publish() and wait() for one batch (passed as ``timeout``)."""
+    max_message_bytes: int | None = None
+    """The largest value the application may send (None: the driver's own limit, which it
+    may expose as a ``max_message_bytes`` attribute of the producer driver)."""
 
 
 @dataclass(frozen=True)

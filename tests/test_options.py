@@ -257,10 +257,23 @@ def test_common_options() -> None:
 
 
 def test_producer_options() -> None:
-    assert PRODUCER_OPTIONS.resolve({}, {}, context="p") == {"guarantee": Guarantee.AT_LEAST_ONCE}
-    assert PRODUCER_OPTIONS.resolve({}, {"guarantee": "at-most-once"}, context="p") == {
-        "guarantee": Guarantee.AT_MOST_ONCE
+    defaults = PRODUCER_OPTIONS.resolve({}, {}, context="p")
+    assert defaults == {
+        "guarantee": Guarantee.AT_LEAST_ONCE,
+        "batch_size": 1000,
+        "linger": 0.0,
+        "max_in_flight": 8,
+        "buffer_size": 20_000,
+        "delivery_timeout": 15.0,
+        "max_message_bytes": None,
     }
+    resolved = PRODUCER_OPTIONS.resolve(
+        {"linger": "0.005"}, {"guarantee": "at-most-once"}, context="p"
+    )
+    assert resolved["guarantee"] is Guarantee.AT_MOST_ONCE
+    assert resolved["linger"] == 0.005
+    with pytest.raises(ConfigurationError, match="option 'batch_size'"):
+        PRODUCER_OPTIONS.resolve({}, {"batch_size": 0}, context="p")
     with pytest.raises(ConfigurationError, match="option 'guarantee'"):
         PRODUCER_OPTIONS.resolve({}, {"guarantee": None}, context="p")
 

@@ -73,6 +73,7 @@ class AsyncBroker(AOpenable):
 
     def producer(self, topic: str, **options: Any) -> AsyncProducer:
         """A producer for ``topic``. Options: guarantee ("at-least-once" | "at-most-once"),
+        batch_size, linger, max_in_flight, buffer_size, delivery_timeout, max_message_bytes,
         plus the backend's producer options. Raises UnsupportedError at once if the backend
         cannot keep the guarantee."""
         _check_topic(topic)
@@ -80,7 +81,7 @@ class AsyncBroker(AOpenable):
         guarantee = opts.pop("guarantee")
         check_producer(self.capabilities, self.backend, guarantee)
         backend_opts = {k: opts[k] for k in opts if k in self._spec.producer_options}
-        return aopened(AsyncProducer(self, topic, guarantee, backend_opts))
+        return aopened(AsyncProducer(self, topic, guarantee, backend_opts, opts))
 
     def consumer(self, topic: str, group: str | None = None, **options: Any) -> AsyncConsumer:
         """A consumer of ``topic`` in ``group`` (None: a private group). See the docs for

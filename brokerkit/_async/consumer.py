@@ -335,7 +335,6 @@ class AsyncConsumer(AOpenable):
             # Same guarantee as the consumer: an at-most-once consumer (perhaps on a backend
             # with no at-least-once at all) dead-letters at most once.
             dlq = self._dlq = self._broker.producer(topic, guarantee=self.guarantee)
-        drv = await dlq._ensure_open()
         headers = dead_letter_headers(
             msg.headers,
             topic=msg.topic,
@@ -343,8 +342,7 @@ class AsyncConsumer(AOpenable):
             reason=reason,
             delivery_count=msg.delivery_count,
         )
-        await drv.send(msg.value, msg.key, headers)
-        await drv.flush(None)
+        await dlq._send_confirmed(msg.value, msg.key, headers)
         await msg.ack()
 
     # -- closing -----------------------------------------------------------------------

@@ -1,15 +1,27 @@
-"""AsyncProducer: validates what the application sends and hands it to the driver."""
+"""AsyncProducer: buffers what the application sends and hands it to the driver in batches.
+
+``send()`` validates the message, appends it to the producer's buffer and returns; a
+background flusher (a task here, a thread in the generated sync twin) takes up to
+``batch_size`` buffered records at a time, hands them to the driver's ``publish()``, and
+later asks the driver's ``wait()`` for their outcomes, keeping up to ``max_in_flight``
+batches published but not yet answered. While one batch is on its way, the next one
+fills: under load the batches grow by themselves, and a lone message goes out at once
+(after ``linger`` seconds, if set). What became of each message is recorded in
+``brokerkit._policy.inflight``, which decides what to raise and when.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._acompat import AOpenable
-from .._policy.records import check_headers, coerce_key, coerce_value, record_of
+from .._acompat import AEvent, AOpenable, aevent_wait, apause, aspawn, monotonic
+from .._policy.inflight import InFlight, ticket_error
+from .._policy.records import check_headers, check_value_size, coerce_key, coerce_value, records_of
 from .._spec import ProducerConfig
-from .._types import Guarantee
-from ..errors import ClosedError
+from .._types import H_MESSAGE_ID, Capabilities, Guarantee, Record
+from ..errors import ClosedError, TimeoutError
 from .driver import AsyncProducerDriver
 
 if TYPE_CHECKING:
@@ -19,17 +31,63 @@ if TYPE_CHECKING:
 class AsyncProducer(AOpenable):
     """Sends messages to one topic. Create it with ``AsyncBroker.producer()``."""
 
-    __slots__ = ("_broker", "_closed", "_drv", "_options", "guarantee", "topic")
+    __slots__ = (
+        "_answered",
+        "_batch_size",
+        "_broker",
+        "_buf",
+        "_buffer_size",
+        "_busy",
+        "_closed",
+        "_delivery_timeout",
+        "_drv",
+        "_flusher",
+        "_idle",
+        "_inflight",
+        "_kick",
+        "_linger",
+        "_max_bytes",
+        "_max_in_flight",
+        "_open",
+        "_options",
+        "_room",
+        "_stopped",
+        "_stopping",
+        "guarantee",
+        "topic",
+    )
 
     def __init__(
-        self, broker: AsyncBroker, topic: str, guarantee: Guarantee, options: Mapping[str, Any]
+        self,
+        broker: AsyncBroker,
+        topic: str,
+        guarantee: Guarantee,
+        options: Mapping[str, Any],
+        core_options: Mapping[str, Any],
     ) -> None:
         self._broker = broker
         self.topic = topic
         self.guarantee = guarantee
         self._options = options
+        self._batch_size: int = core_options["batch_size"]
+        self._linger: float = core_options["linger"]
+        self._max_in_flight: int = core_options["max_in_flight"]
+        self._buffer_size: int = core_options["buffer_size"]
+        self._delivery_timeout: float = core_options["delivery_timeout"]
+        self._max_bytes: int | None = core_options["max_message_bytes"]
         self._drv: AsyncProducerDriver | None = None
+        self._open = False  # True between opening and close(): send()'s one check
         self._closed = False
+        self._stopping = False
+        self._stopped = False  # the flusher ended
+        self._buf: deque[Record] = deque()
+        self._busy = 0  # records taken by the flusher whose outcome is not known yet
+        self._inflight = InFlight(topic)
+        self._kick: Any = None
+        self._room: Any = None
+        self._idle: Any = None
+        self._answered: Any = None  # set (and replaced) each time a batch is answered
+        self._flusher: Any = None
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -40,50 +98,265 @@ class AsyncProducer(AOpenable):
             raise ClosedError(f"producer for topic {self.topic!r} is closed")
         if self._drv is None:
             driver = self._broker._live_driver()
-            config = ProducerConfig(guarantee=self.guarantee, options=self._options)
-            self._drv = await driver.open_producer(self.topic, config)
+            config = ProducerConfig(
+                guarantee=self.guarantee,
+                options=self._options,
+                delivery_timeout=self._delivery_timeout,
+                max_message_bytes=self._max_bytes,
+            )
+            drv = await driver.open_producer(self.topic, config)
+            if self._max_bytes is None:
+                self._max_bytes = getattr(drv, "max_message_bytes", None)
+            self._kick = AEvent()
+            self._room = AEvent()
+            self._idle = AEvent()
+            self._idle.set()
+            self._answered = AEvent()
+            self._drv = drv
+            self._flusher = aspawn(self._flush_loop, f"brokerkit-producer-{self.topic}")
+            self._open = True
             self._broker._children.add(self)
         return self._drv
+
+    # -- sending -----------------------------------------------------------------------
 
     async def send(
         self,
         value: bytes | str,
         key: bytes | str | None = None,
         headers: Mapping[str, str] | None = None,
+        *,
+        wait: bool = False,
+        message_id: str | None = None,
     ) -> None:
-        """Send one message. With at-least-once, a refusal raises DeliveryError here or
-        from a later send()/flush()/close()."""
-        drv = self._drv
-        if drv is None:
-            drv = await self._ensure_open()
+        """Send one message.
+
+        Returns once the message is in the producer's buffer (``wait=True``: once the broker
+        stored it, raising DeliveryError if it did not). With at-least-once, a refusal
+        raises DeliveryError from this call (wait=True) or from a later send(), flush() or
+        close(). ``message_id`` lets a broker with idempotent produce drop repeats of the
+        same message (``capabilities.idempotent_produce``).
+        """
+        if not self._open:
+            await self._ensure_open()
+        inflight = self._inflight
+        if inflight.failures:
+            raise inflight.take_error()  # type: ignore[misc]
         if type(value) is not bytes:
             value = coerce_value(value)
+        if self._max_bytes is not None and len(value) > self._max_bytes:
+            check_value_size(value, self._max_bytes, self.topic)
         if key is not None and type(key) is not bytes:
             key = coerce_key(key)
-        await drv.send(value, key, check_headers(headers) if headers else None)
+        hdrs = check_headers(headers) if headers else None
+        if message_id is not None:
+            hdrs = self._with_message_id(hdrs, message_id)
+        record = (value, key, hdrs)
+        if wait:
+            await self._send_waiting(record)
+            return
+        buf = self._buf
+        buf.append(record)
+        if not self._kick.is_set():
+            self._kick.set()
+        if len(buf) >= self._buffer_size:
+            await self._make_room()
 
     async def send_many(self, messages: Iterable[Any]) -> None:
-        """Send a batch, pipelined. Items are values, or (value, key) / (value, key, headers)."""
-        drv = self._drv
-        if drv is None:
-            drv = await self._ensure_open()
-        records = [record_of(item) for item in messages]
-        if records:
-            await drv.send_many(records)
+        """Send a batch. Items are values, or (value, key) / (value, key, headers) tuples.
+
+        Returns once the messages are buffered; refusals surface as with send()."""
+        if not self._open:
+            await self._ensure_open()
+        inflight = self._inflight
+        if inflight.failures:
+            raise inflight.take_error()  # type: ignore[misc]
+        records = records_of(messages, self._max_bytes, self.topic)
+        if not records:
+            return
+        buf = self._buf
+        buf.extend(records)
+        if not self._kick.is_set():
+            self._kick.set()
+        if len(buf) >= self._buffer_size:
+            await self._make_room()
 
     async def flush(self, timeout: float | None = None) -> None:
-        """Wait until the broker acknowledged every message sent so far (at-least-once)."""
-        drv = self._drv
-        if drv is None:
-            drv = await self._ensure_open()
-        await drv.flush(timeout)
+        """Wait until the broker answered for every message sent so far.
+
+        Raises DeliveryError naming the messages it refused or lost, and
+        brokerkit.TimeoutError (with the count still unconfirmed) after ``timeout`` seconds.
+        """
+        if not self._open:
+            await self._ensure_open()
+        await self._drain(timeout, "flush()")
+        err = self._inflight.take_error()
+        if err is not None:
+            raise err
 
     async def close(self) -> None:
-        """Flush and release the producer. Idempotent; send() afterwards raises ClosedError."""
+        """Flush (within the broker's close_timeout) and release the producer. Idempotent;
+        send() afterwards raises ClosedError."""
         if self._closed:
             return
         self._closed = True
-        drv, self._drv = self._drv, None
+        self._open = False
         self._broker._children.discard(self)
-        if drv is not None:
-            await drv.close(self._broker._close_timeout)
+        drv = self._drv
+        if drv is None:
+            return
+        timeout = self._broker._close_timeout
+        try:
+            await self._drain(timeout, "close()")
+        finally:
+            self._stopping = True
+            self._kick.set()
+            if not await self._flusher.join(1.0):
+                self._flusher.cancel()
+            self._drv = None
+            await drv.close(timeout)
+        err = self._inflight.take_error()
+        if err is not None:
+            raise err
+
+    # -- internal paths ----------------------------------------------------------------
+
+    async def _send_confirmed(
+        self, value: bytes, key: bytes | None, headers: Mapping[str, str] | None
+    ) -> None:
+        """Send one record that may carry brokerkit-* headers (dead letters), and return
+        once the broker stored it (DeliveryError otherwise)."""
+        if not self._open:
+            await self._ensure_open()
+        await self._send_waiting((value, key, dict(headers) if headers else None))
+
+    def _with_message_id(self, headers: dict[str, str] | None, message_id: str) -> dict[str, str]:
+        caps: Capabilities = self._broker.capabilities
+        caps.require("idempotent_produce", "send(message_id=...)", self._broker.backend)
+        if type(message_id) is not str or not message_id:
+            raise TypeError(f"message_id must be a non-empty str, got {message_id!r}")
+        out = headers if headers is not None else {}
+        out[H_MESSAGE_ID] = message_id
+        return out
+
+    async def _send_waiting(self, record: Record) -> None:
+        ticket = self._inflight.claim(record)
+        self._buf.append(record)
+        if not self._kick.is_set():
+            self._kick.set()
+        # Waiters share one wake-up per answered batch (no timer each: the flusher answers
+        # every batch within delivery_timeout of publishing it, or stops and says so).
+        while not ticket.done:
+            if self._stopped:
+                self._inflight.tickets.pop(id(record), None)
+                raise ClosedError(
+                    f"producer for topic {self.topic!r} closed before the broker answered; "
+                    "the message may or may not be stored"
+                )
+            await self._answered.wait()
+        if ticket.error is not None:
+            raise ticket_error(self.topic, record, ticket.error)
+
+    async def _make_room(self) -> None:
+        """Back-pressure: wait until the flusher took records from a full buffer."""
+        room = self._room
+        limit = self._delivery_timeout * 3
+        deadline = monotonic() + limit
+        while len(self._buf) >= self._buffer_size:
+            room.clear()
+            if len(self._buf) < self._buffer_size:
+                return
+            if not self._kick.is_set():
+                self._kick.set()
+            remaining = deadline - monotonic()
+            if remaining <= 0 or not await aevent_wait(room, remaining):
+                raise TimeoutError(
+                    f"producer for topic {self.topic!r}: the buffer stayed full "
+                    f"({len(self._buf)} messages) for {limit} s: the broker does not keep up"
+                )
+
+    async def _drain(self, timeout: float | None, what: str) -> None:
+        """Wait until nothing is buffered or in flight (raising TimeoutError after timeout)."""
+        deadline = None if timeout is None else monotonic() + timeout
+        idle = self._idle
+        while self._buf or self._busy:
+            idle.clear()
+            if not (self._buf or self._busy):
+                break
+            if not self._kick.is_set():
+                self._kick.set()
+            remaining = None if deadline is None else deadline - monotonic()
+            if (remaining is not None and remaining <= 0) or not await aevent_wait(idle, remaining):
+                n = len(self._buf) + self._busy
+                raise TimeoutError(
+                    f"{what}: {n} message(s) sent to topic {self.topic!r} still unconfirmed "
+                    f"after {timeout} s"
+                )
+
+    async def _flush_loop(self) -> None:
+        """The flusher: publish buffered records in batches, collect their outcomes."""
+        drv = self._drv
+        assert drv is not None
+        buf = self._buf
+        kick = self._kick
+        size = self._batch_size
+        timeout = self._delivery_timeout
+        published: deque[tuple[list[Record], Any]] = deque()
+        try:
+            await self._flush(drv, buf, kick, size, timeout, published)
+        finally:
+            self._stopped = True
+            self._answered.set()
+
+    async def _flush(
+        self,
+        drv: AsyncProducerDriver,
+        buf: deque[Record],
+        kick: Any,
+        size: int,
+        timeout: float,
+        published: deque[tuple[list[Record], Any]],
+    ) -> None:
+        linger = self._linger
+        while True:
+            if not buf and not published:
+                if self._stopping:
+                    return
+                self._idle.set()
+                await kick.wait()
+            kick.clear()
+            # Let the callers that are ready to send append first (a loop turn, not a
+            # timer): concurrent senders then share the batch.
+            await apause(linger if linger and len(buf) < size and not self._stopping else 0)
+            while buf and len(published) < self._max_in_flight:
+                n = min(len(buf), size)
+                self._busy += n
+                popleft = buf.popleft
+                batch = [popleft() for _ in range(n)]
+                self._room.set()
+                try:
+                    handle = await drv.publish(batch, timeout)
+                except Exception as exc:
+                    self._settled(batch, None, exc)
+                    continue
+                published.append((batch, handle))
+            if published:
+                batch, handle = published.popleft()
+                try:
+                    outcomes = await drv.wait(handle, timeout)
+                except Exception as exc:
+                    self._settled(batch, None, exc)
+                else:
+                    self._settled(batch, outcomes, None)
+
+    def _settled(
+        self,
+        batch: Sequence[Record],
+        outcomes: Sequence[BaseException | None] | None,
+        exc: BaseException | None,
+    ) -> None:
+        done = self._inflight.settled(batch, outcomes, exc)
+        self._busy -= len(batch)
+        if done:
+            answered, self._answered = self._answered, AEvent()
+            answered.set()

@@ -55,6 +55,35 @@ def check_headers(headers: Any, *, internal: bool = False) -> dict[str, str]:
     return out
 
 
+def check_value_size(value: bytes, limit: int, topic: str) -> None:
+    """Raise DeliveryError for a value larger than the broker accepts (``limit`` bytes)."""
+    if len(value) > limit:
+        from ..errors import DeliveryError
+
+        raise DeliveryError(
+            f"a message of {len(value)} bytes for topic {topic!r} is larger than the "
+            f"{limit} bytes the broker accepts (option max_message_bytes); nothing was sent",
+            failures=[(value[:64], "message too large")],
+        )
+
+
+def records_of(messages: Any, limit: int | None, topic: str) -> list[Any]:
+    """The records of a send_many() batch, checked (``limit``: max value bytes, or None)."""
+    if isinstance(messages, str | bytes | bytearray | memoryview) or not hasattr(
+        messages, "__iter__"
+    ):
+        raise TypeError(
+            f"send_many() takes an iterable of messages (values, or (value, key[, headers]) "
+            f"tuples), got {type(messages).__name__}; use send() for a single message"
+        )
+    records = [record_of(item) for item in messages]
+    if limit is not None:
+        for record in records:
+            if len(record[0]) > limit:
+                check_value_size(record[0], limit, topic)
+    return records
+
+
 def record_of(item: Any) -> tuple[bytes, bytes | None, dict[str, str] | None]:
     """One send_many item: a value, or a (value, key) / (value, key, headers) tuple."""
     if type(item) is bytes:

@@ -334,7 +334,6 @@ class Consumer(Openable):
             # Same guarantee as the consumer: an at-most-once consumer (perhaps on a backend
             # with no at-least-once at all) dead-letters at most once.
             dlq = self._dlq = self._broker.producer(topic, guarantee=self.guarantee)
-        drv = dlq._ensure_open()
         headers = dead_letter_headers(
             msg.headers,
             topic=msg.topic,
@@ -342,8 +341,7 @@ class Consumer(Openable):
             reason=reason,
             delivery_count=msg.delivery_count,
         )
-        drv.send(msg.value, msg.key, headers)
-        drv.flush(None)
+        dlq._send_confirmed(msg.value, msg.key, headers)
         msg.ack()
 
     # -- closing -----------------------------------------------------------------------

@@ -12,18 +12,21 @@ from __future__ import annotations
 import asyncio
 import queue
 import time
-from collections.abc import Callable
-from typing import Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
 
 __all__ = [
     "AQueue",
     "Queue",
+    "acall_concurrently",
     "adispose",
     "alet_others_run",
     "aqueue_get",
     "aqueue_put",
     "aqueue_take",
     "asleep",
+    "call_concurrently",
     "dispose",
     "let_others_run",
     "queue_get",
@@ -36,6 +39,26 @@ T = TypeVar("T")
 
 asleep = asyncio.sleep
 sleep = time.sleep
+
+#: Threads the sync "confirmed" send mode calls send(wait=True) from.
+CONFIRMING_THREADS = 64
+_pool: ThreadPoolExecutor | None = None
+
+
+async def acall_concurrently(
+    fn: Callable[..., Awaitable[Any]], args: Sequence[tuple[Any, ...]]
+) -> None:
+    """Call ``fn(*a)`` for every ``a`` at once (one task each); re-raise the first error."""
+    await asyncio.gather(*(fn(*a) for a in args))
+
+
+def call_concurrently(fn: Callable[..., Any], args: Sequence[tuple[Any, ...]]) -> None:
+    """Sync: call ``fn(*a)`` for every ``a`` from a pool of threads; re-raise the first error."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(CONFIRMING_THREADS, thread_name_prefix="bench-confirm")
+    for future in [_pool.submit(fn, *a) for a in args]:
+        future.result()
 
 
 async def alet_others_run() -> None:

@@ -35,6 +35,8 @@ GUARANTEES = ("at-least-once", "at-most-once")
 COMMITS = ("async", "sync")
 APIS = ("async", "sync")
 KEY_DISTRIBUTIONS = ("none", "round-robin", "random")
+SEND_MODES = ("batch", "loop", "confirmed")
+RECEIVE_MODES = ("batch", "one")
 
 
 class WorkloadError(ValueError):
@@ -72,6 +74,14 @@ class Workload:
     api: tuple[str, ...] = APIS
     batch_size: int = 500
     """Messages per send_many()/receive_many() call; 1: send()/receive()."""
+    send_mode: str = "batch"
+    """How brokerkit's producer sends each batch the harness makes: "batch" (one
+    send_many()), "loop" (one send() per message, as a web handler publishes one event per
+    request) or "confirmed" (one send(wait=True) per message, all of a batch at once from
+    concurrent callers: tasks, or threads in the sync API). Raw baselines always batch."""
+    receive_mode: str = "batch"
+    """"batch": receive_many(batch_size) then ack each; "one": receive() and ack() one
+    message at a time."""
     drain_timeout: float = 3.0
     """Consumers stop once the producers are done and nothing came for this long."""
     source: str = field(default="", compare=False)
@@ -91,6 +101,8 @@ class Workload:
             f"{self.message_size:,} B x {amount}, {rate}, {self.producers}P/{self.consumers}C, "
             f"{self.topics} topic(s), {keys}, {self.guarantee}{commit}, "
             f"batch {self.batch_size}{prefetch}"
+            + (f", send {self.send_mode}" if self.send_mode != "batch" else "")
+            + (f", receive {self.receive_mode}" if self.receive_mode != "batch" else "")
         )
 
 
@@ -169,6 +181,10 @@ def from_mapping(name: str, data: Mapping[str, Any], source: str = "") -> Worklo
         out["guarantee"] = _choice(where, "guarantee", data["guarantee"], GUARANTEES)
     if "commit" in data:
         out["commit"] = _choice(where, "commit", data["commit"], COMMITS)
+    if "send_mode" in data:
+        out["send_mode"] = _choice(where, "send_mode", data["send_mode"], SEND_MODES)
+    if "receive_mode" in data:
+        out["receive_mode"] = _choice(where, "receive_mode", data["receive_mode"], RECEIVE_MODES)
     if "api" in data:
         apis = data["api"]
         if isinstance(apis, str):

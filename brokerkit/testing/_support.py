@@ -27,6 +27,10 @@ T = TypeVar("T")
 
 #: How long a helper waits for messages that must come (generous: real brokers, busy CI).
 DELIVERY_TIMEOUT = 10.0
+#: Concurrent senders on one producer in the producing cases: tasks in the async suite,
+#: threads in the sync one (a thread costs more than a task).
+ASENDERS = 1000
+SENDERS = 64
 #: How long a helper listens to make sure that nothing (more) comes.
 QUIET_PERIOD = 0.5
 

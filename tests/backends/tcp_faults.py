@@ -84,6 +84,7 @@ class Link(_Server):
         self.chunk = chunk
         self.gap = gap
         self._pairs: list[tuple[socket.socket, socket.socket, threading.Event]] = []
+        self._silent = False
 
     def drop_replies(self) -> None:
         """From now on, swallow what the server sends on the connections open now (for
@@ -91,6 +92,12 @@ class Link(_Server):
         with self._lock:
             for _, _, dropping in self._pairs:
                 dropping.set()
+
+    def silence(self) -> None:
+        """From now on, swallow what the server sends, on the connections open now and on
+        every new one: a broker that stops answering without closing anything."""
+        self._silent = True
+        self.drop_replies()
 
     def cut(self) -> int:
         """Close every open connection (as a network failure would); new connections work
@@ -106,6 +113,8 @@ class Link(_Server):
     def _serve(self, conn: socket.socket) -> None:
         upstream = self._track(socket.create_connection(self.target))
         dropping = threading.Event()
+        if self._silent:
+            dropping.set()
         with self._lock:
             self._pairs.append((conn, upstream, dropping))
         self._spawn(self._pipe, conn, upstream, None)

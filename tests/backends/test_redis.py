@@ -683,11 +683,12 @@ async def test_refused_commands_are_delivery_errors(raw: Any, topic: str) -> Non
     where = "127.0.0.1:6379"
     with brokerkit.connect(URL) as broker, broker.producer(topic) as producer:
         with pytest.raises(brokerkit.BrokerError) as info:
-            producer.send(b"x")
+            producer.send(b"x", wait=True)
         _assert_error(info.value, brokerkit.DeliveryError, where)
         assert "WRONGTYPE" in str(info.value)
+        producer.send_many([b"a", b"b"])  # buffered: the refusal comes from flush()
         with pytest.raises(brokerkit.BrokerError) as info:
-            producer.send_many([b"a", b"b"])
+            producer.flush()
         _assert_error(info.value, brokerkit.DeliveryError, where)
         assert "WRONGTYPE" in str(info.value)
         assert [value for value, _ in info.value.failures] == [b"a", b"b"]  # type: ignore[attr-defined]
@@ -697,10 +698,11 @@ async def test_refused_commands_are_delivery_errors(raw: Any, topic: str) -> Non
     async with brokerkit.connect_async(URL) as abroker:
         aproducer = await abroker.producer(topic)
         with pytest.raises(brokerkit.BrokerError) as info:
-            await aproducer.send(b"x")
+            await aproducer.send(b"x", wait=True)
         _assert_error(info.value, brokerkit.DeliveryError, where)
+        await aproducer.send_many([b"a"])
         with pytest.raises(brokerkit.BrokerError) as info:
-            await aproducer.send_many([b"a"])
+            await aproducer.flush()
         _assert_error(info.value, brokerkit.DeliveryError, where)
         with pytest.raises(brokerkit.BrokerError) as info:
             await abroker.consumer(topic, group="g")
@@ -721,7 +723,7 @@ async def test_out_of_memory_refusals_are_delivery_errors(tmp_path: Path, raw: A
             refusal: BaseException | None = None
             for _ in range(1000):  # 64 MiB: far more than 4 MiB
                 try:
-                    producer.send(chunk)
+                    producer.send(chunk, wait=True)
                 except brokerkit.BrokerError as exc:
                     refusal = exc
                     break
@@ -730,8 +732,9 @@ async def test_out_of_memory_refusals_are_delivery_errors(tmp_path: Path, raw: A
             _assert_error(refusal, brokerkit.DeliveryError, where)
             assert "OOM" in str(refusal)
             batch = [b"small", chunk, chunk]
+            producer.send_many(batch)
             with pytest.raises(brokerkit.BrokerError) as info:
-                producer.send_many(batch)
+                producer.flush()
             _assert_error(info.value, brokerkit.DeliveryError, where)
             failures = info.value.failures  # type: ignore[attr-defined]
             assert failures  # (the small one may fit: Redis counts the big query buffers)
@@ -741,10 +744,11 @@ async def test_out_of_memory_refusals_are_delivery_errors(tmp_path: Path, raw: A
         async with brokerkit.connect_async(server.url) as abroker:
             aproducer = await abroker.producer(topic)
             with pytest.raises(brokerkit.BrokerError) as info:
-                await aproducer.send(chunk)
+                await aproducer.send(chunk, wait=True)
             _assert_error(info.value, brokerkit.DeliveryError, where)
+            await aproducer.send_many([chunk, chunk])
             with pytest.raises(brokerkit.BrokerError) as info:
-                await aproducer.send_many([chunk, chunk])
+                await aproducer.flush()
             _assert_error(info.value, brokerkit.DeliveryError, where)
             await aproducer.close()
     finally:
@@ -765,8 +769,7 @@ async def test_broker_down_after_connect_then_back(private_redis: PrivateRedis) 
         assert first is not None
         private_redis.kill()
         calls: list[Callable[[], Any]] = [
-            lambda: producer.send(b"lost"),
-            lambda: producer.send_many([b"lost", b"lost"]),
+            lambda: producer.send(b"lost", wait=True),
             lambda: consumer.receive(timeout=0.5),
             first.ack,
         ]
@@ -774,6 +777,12 @@ async def test_broker_down_after_connect_then_back(private_redis: PrivateRedis) 
             with pytest.raises(brokerkit.BrokerError) as info:
                 call()
             _assert_error(info.value, brokerkit.BrokerConnectionError, where)
+        producer.send_many([b"lost", b"lost"])  # buffered; flush() says they were not stored
+        with pytest.raises(brokerkit.BrokerError) as info:
+            producer.flush()
+        _assert_error(info.value, brokerkit.DeliveryError, where)
+        assert isinstance(info.value.__cause__, brokerkit.BrokerConnectionError)
+        assert [v for v, _ in info.value.failures] == [b"lost", b"lost"]  # type: ignore[attr-defined]
         private_redis.start()
         producer.send(b"after")
         got = _receive_all(consumer, 1, timeout=5)
@@ -785,8 +794,7 @@ async def test_broker_down_after_connect_then_back(private_redis: PrivateRedis) 
         aproducer = await abroker.producer(topic)
         private_redis.kill()
         acalls: list[Callable[[], Awaitable[Any]]] = [
-            lambda: aproducer.send(b"lost"),
-            lambda: aproducer.send_many([b"lost"]),
+            lambda: aproducer.send(b"lost", wait=True),
             lambda: aconsumer.receive(timeout=0.5),
         ]
         for acall in acalls:

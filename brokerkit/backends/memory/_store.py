@@ -113,19 +113,6 @@ class MemoryBroker:
         for waiter in waiters:
             waiter.set()
 
-    def publish_one(self, topic_name: str, value: bytes, key: bytes | None, headers: Any) -> None:
-        entry = (value, key, headers, time.time())
-        with self.lock:
-            topic = self._topic(topic_name)
-            if not topic.groups:
-                topic.base = topic.end + 1
-                topic.log = []
-                return
-            topic.log.append(entry)
-            waiters = self._appended(topic, len(value))
-        for waiter in waiters:
-            waiter.set()
-
     def _appended(self, topic: Topic, size: int) -> list[WakeUp]:
         """After an append (lock held): trim if due; return the waiters to wake."""
         topic.bytes_since_trim += size

@@ -1,6 +1,8 @@
 """The brokerkit target's session: the workload through brokerkit's public API, as a user
 writes it. ``batch_size`` 1 uses ``send()`` / ``receive()``, larger batches
-``send_many()`` / ``receive_many()``; at-least-once consumers ``ack()`` every message.
+``send_many()`` / ``receive_many()`` (or, by the workload's ``send_mode``, a ``send()`` loop
+or concurrent ``send(wait=True)`` calls; by ``receive_mode``, ``receive()`` one at a time);
+at-least-once consumers ``ack()`` every message.
 """
 
 from __future__ import annotations
@@ -10,22 +12,38 @@ from typing import Any
 
 import brokerkit
 
-from .._compat import adispose
+from .._compat import acall_concurrently, adispose
 from ..targets import GROUP, Setup
 
 __all__ = ["AsyncBrokerkitSession"]
 
 
 class _Sender:
-    __slots__ = ("_producer", "_single")
+    __slots__ = ("_mode", "_producer", "_single")
 
-    def __init__(self, producer: brokerkit.AsyncProducer, single: bool) -> None:
+    def __init__(self, producer: brokerkit.AsyncProducer, single: bool, mode: str) -> None:
         self._producer = producer
         self._single = single
+        self._mode = mode
+
+    async def _confirmed(self, value: bytes, key: bytes | None) -> None:
+        await self._producer.send(value, key, wait=True)
 
     async def send(self, values: list[bytes], keys: list[bytes] | None) -> None:
         producer = self._producer
-        if self._single and len(values) == 1:
+        mode = self._mode
+        if mode == "loop":
+            send = producer.send
+            if keys is None:
+                for value in values:
+                    await send(value)
+            else:
+                for value, key in zip(values, keys, strict=True):
+                    await send(value, key)
+        elif mode == "confirmed":
+            pairs = list(zip(values, keys or [None] * len(values), strict=True))
+            await acall_concurrently(self._confirmed, pairs)
+        elif self._single and len(values) == 1:
             await producer.send(values[0], keys[0] if keys is not None else None)
         elif keys is None:
             await producer.send_many(values)
@@ -74,18 +92,19 @@ class AsyncBrokerkitSession:
         self._setup = setup
         self._consumer_options = consumer_options
         self._single = setup.workload.batch_size == 1
+        self._receive_one = self._single or setup.workload.receive_mode == "one"
         self._stack = AsyncExitStack()
 
     async def sender(self, topic: str) -> _Sender:
         producer = self._broker.producer(topic, guarantee=self._setup.workload.guarantee)
         await self._stack.enter_async_context(producer)
-        return _Sender(producer, self._single)
+        return _Sender(producer, self._single, self._setup.workload.send_mode)
 
     async def receiver(self, topic: str) -> _Receiver:
         group = None if self._setup.fanout else GROUP
         consumer = self._broker.consumer(topic, group, **self._consumer_options)
         await self._stack.enter_async_context(consumer)
-        return _Receiver(consumer, self._single)
+        return _Receiver(consumer, self._receive_one)
 
     async def close(self) -> None:
         try:

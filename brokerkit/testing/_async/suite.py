@@ -41,6 +41,7 @@ from .._support import (
     requires,
     unique_topic,
 )
+from .producing import AsyncProducingCases
 from .support import acollect
 
 #: close() must hand unacked messages back "at once": another member gets them within
@@ -52,7 +53,7 @@ def _values(msgs: list[AsyncMessage]) -> list[bytes]:
     return [m.value for m in msgs]
 
 
-class AsyncSuite:
+class AsyncSuite(AsyncProducingCases):
     """The portable behaviour of every brokerkit backend, through the async API.
 
     Subclass it in a test module (``class TestAsync(AsyncSuite): pass``) with the

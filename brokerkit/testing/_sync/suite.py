@@ -42,6 +42,7 @@ from .._support import (
     requires,
     unique_topic,
 )
+from .producing import SyncProducingCases
 from .support import collect
 
 #: close() must hand unacked messages back "at once": another member gets them within
@@ -53,7 +54,7 @@ def _values(msgs: list[Message]) -> list[bytes]:
     return [m.value for m in msgs]
 
 
-class SyncSuite:
+class SyncSuite(SyncProducingCases):
     """The portable behaviour of every brokerkit backend, through the async API.
 
     Subclass it in a test module (``class TestAsync(AsyncSuite): pass``) with the

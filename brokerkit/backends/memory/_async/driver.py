@@ -19,14 +19,11 @@ class AsyncMemoryProducer:
         self._broker = broker
         self._topic = topic
 
-    async def send(self, value: bytes, key: bytes | None, headers: Any) -> None:
-        self._broker.publish_one(self._topic, value, key, headers)
+    async def publish(self, records: Sequence[Record], timeout: float | None) -> None:
+        self._broker.publish(self._topic, records)  # stored when it returns
 
-    async def send_many(self, records: Sequence[Record]) -> None:
-        self._broker.publish(self._topic, records)
-
-    async def flush(self, timeout: float | None) -> None:
-        return None  # every send is stored when it returns
+    async def wait(self, handle: Any, timeout: float | None) -> None:
+        return None
 
     async def close(self, timeout: float | None) -> None:
         return None

@@ -20,14 +20,11 @@ class SyncMemoryProducer:
         self._broker = broker
         self._topic = topic
 
-    def send(self, value: bytes, key: bytes | None, headers: Any) -> None:
-        self._broker.publish_one(self._topic, value, key, headers)
+    def publish(self, records: Sequence[Record], timeout: float | None) -> None:
+        self._broker.publish(self._topic, records)  # stored when it returns
 
-    def send_many(self, records: Sequence[Record]) -> None:
-        self._broker.publish(self._topic, records)
-
-    def flush(self, timeout: float | None) -> None:
-        return None  # every send is stored when it returns
+    def wait(self, handle: Any, timeout: float | None) -> None:
+        return None
 
     def close(self, timeout: float | None) -> None:
         return None

@@ -20,6 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ...._acompat import sleep, monotonic
+from ...._sync.driver import Outcomes
 from ...._spec import ConsumerConfig, ProducerConfig
 from ...._types import Capabilities, Guarantee, Record
 from ...._url import BrokerURL
@@ -48,9 +49,18 @@ from .._common import (
     reply_text,
     retries_for,
 )
-from .._compat import Redis, Retry, SyncPubSubReader, close_redis
+from .._compat import (
+    SYNC_PRODUCER_OVERRIDES,
+    Redis,
+    Retry,
+    SyncPubSubReader,
+    bound,
+    close_redis,
+)
 
-#: Largest number of commands sent in one pipeline round trip by send_many().
+#: What a Redis server accepts as one argument by default (proto-max-bulk-len).
+DEFAULT_MAX_BULK = 512 * 1024 * 1024
+#: Largest number of commands sent in one pipeline round trip.
 PIPELINE_CHUNK = 10_000
 #: A fetch that found nothing new looks for claimable messages at most this often.
 EMPTY_CLAIM_GAP = 0.05
@@ -59,48 +69,50 @@ PUBSUB_SLICE = 1.0
 
 
 class SyncRedisProducer:
-    """XADD to one stream; send_many pipelines the batch in one round trip."""
+    """XADD to one stream: each batch is one pipeline round trip (in chunks), bounded by
+    one deadline; the replies are the outcomes."""
 
-    __slots__ = ("_client", "_errors", "_head")
+    __slots__ = ("_client", "_errors", "_head", "max_message_bytes")
 
-    def __init__(self, client: Any, errors: ErrorMapper, head: tuple[Any, ...]) -> None:
+    def __init__(
+        self, client: Any, errors: ErrorMapper, head: tuple[Any, ...], max_bytes: int
+    ) -> None:
         self._client = client
         self._errors = errors
         self._head = head
+        self.max_message_bytes = max_bytes
 
-    def send(self, value: bytes, key: bytes | None, headers: Any) -> None:
-        with self._errors():
-            if key is None and not headers:
-                self._client.execute_command(*self._head, F_VALUE, value)
-            else:
-                self._client.execute_command(*self._head, *entry_fields(value, key, headers))
-
-    def send_many(self, records: Sequence[Record]) -> None:
+    def _queue(self, pipe: Any, chunk: Sequence[Record]) -> None:
         head = self._head
-        failures: list[tuple[bytes, str]] = []
-        with self._errors():
-            for start in range(0, len(records), PIPELINE_CHUNK):
-                chunk = records[start : start + PIPELINE_CHUNK]
-                with self._client.pipeline(transaction=False) as pipe:
-                    for value, key, headers in chunk:
-                        if key is None and not headers:
-                            pipe.execute_command(*head, F_VALUE, value)
-                        else:
-                            pipe.execute_command(*head, *entry_fields(value, key, headers))
-                    results = pipe.execute(raise_on_error=False)
-                for record, result in zip(chunk, results, strict=True):
-                    if isinstance(result, Exception):
-                        failures.append((record[0], reply_text(result)))
-        if failures:
-            raise DeliveryError(
-                f"redis at {self._errors.where} refused {len(failures)} of {len(records)} "
-                f"messages: {failures[0][1]}",
-                failures=failures,
-                backend="redis",
-            )
+        for value, key, headers in chunk:
+            if key is None and not headers:
+                pipe.execute_command(*head, F_VALUE, value)
+            else:
+                pipe.execute_command(*head, *entry_fields(value, key, headers))
 
-    def flush(self, timeout: float | None) -> None:
-        return None  # every send returned after Redis replied to its XADD
+    def publish(self, records: Sequence[Record], timeout: float | None) -> Outcomes:
+        results: list[Any] = []
+        with self._errors():
+            with bound(timeout):
+                for start in range(0, len(records), PIPELINE_CHUNK):
+                    with self._client.pipeline(transaction=False) as pipe:
+                        self._queue(pipe, records[start : start + PIPELINE_CHUNK])
+                        results.extend(pipe.execute(raise_on_error=False))
+        return self._outcomes(results)
+
+    def _outcomes(self, results: list[Any]) -> Outcomes:
+        if not any(isinstance(r, Exception) for r in results):
+            return None
+        where = self._errors.where
+        return [
+            DeliveryError(f"redis at {where} refused the message: {reply_text(r)}", backend="redis")
+            if isinstance(r, Exception)
+            else None
+            for r in results
+        ]
+
+    def wait(self, handle: Outcomes, timeout: float | None) -> Outcomes:
+        return handle  # publish() already has Redis's replies
 
     def close(self, timeout: float | None) -> None:
         return None
@@ -111,18 +123,10 @@ class SyncRedisPublisher(SyncRedisProducer):
 
     __slots__ = ()
 
-    def send(self, value: bytes, key: bytes | None, headers: Any) -> None:
-        with self._errors():
-            self._client.execute_command(*self._head, encode_frame(value, key, headers))
-
-    def send_many(self, records: Sequence[Record]) -> None:
+    def _queue(self, pipe: Any, chunk: Sequence[Record]) -> None:
         head = self._head
-        with self._errors():
-            for start in range(0, len(records), PIPELINE_CHUNK):
-                with self._client.pipeline(transaction=False) as pipe:
-                    for value, key, headers in records[start : start + PIPELINE_CHUNK]:
-                        pipe.execute_command(*head, encode_frame(value, key, headers))
-                    pipe.execute()
+        for value, key, headers in chunk:
+            pipe.execute_command(*head, encode_frame(value, key, headers))
 
 
 class SyncRedisConsumer:
@@ -500,6 +504,8 @@ class SyncRedisDriver:
         self._maxlen: int | None = options["maxlen"]
         self._client: Any = None
         self._once: Any = None
+        self._producers: list[Any] = [None, None]
+        self._max_bytes: int | None = None
 
     def _new_client(self, retries: int, **overrides: Any) -> Any:
         retry = Retry(backoff() if retries else NoBackoff(), retries)
@@ -531,15 +537,35 @@ class SyncRedisDriver:
     def _key(self, topic: str) -> bytes:
         return encode_text(self._prefix + topic)
 
+    def _producer_client(self, retrying: bool) -> Any:
+        """The clients producers share: with retries (at-least-once) or without (a retried
+        command could store an at-most-once message twice). Each batch is bounded by one
+        deadline (see ``_compat.PRODUCER_OVERRIDES``), not by a timeout per reply."""
+        index = 0 if retrying else 1
+        client = self._producers[index]
+        if client is None:
+            retries = retries_for(self._options["reconnect_timeout"]) if retrying else 0
+            client = self._producers[index] = self._new_client(retries, **SYNC_PRODUCER_OVERRIDES)
+        return client
+
+    def _max_bulk(self) -> int:
+        """The largest value Redis accepts (proto-max-bulk-len; 512 MiB if it won't say)."""
+        if self._max_bytes is None:
+            self._max_bytes = DEFAULT_MAX_BULK
+            with contextlib.suppress(Exception):
+                reply = self._live().execute_command("CONFIG", "GET", "proto-max-bulk-len")
+                if reply and len(reply) >= 2:
+                    self._max_bytes = int(reply[1])
+        return self._max_bytes
+
     def open_producer(self, topic: str, config: ProducerConfig) -> SyncRedisProducer:
-        client = self._live()
-        if config.guarantee is Guarantee.AT_MOST_ONCE:
-            client = self._no_retry()  # a retried command could store the message twice
+        client = self._producer_client(config.guarantee is Guarantee.AT_LEAST_ONCE)
         key = self._key(topic)
+        max_bytes = self._max_bulk()
         if self._pubsub:
-            return SyncRedisPublisher(client, self._errors, ("PUBLISH", key))
+            return SyncRedisPublisher(client, self._errors, ("PUBLISH", key), max_bytes)
         trim = ("MAXLEN", "~", self._maxlen) if self._maxlen else ()
-        return SyncRedisProducer(client, self._errors, ("XADD", key, *trim, "*"))
+        return SyncRedisProducer(client, self._errors, ("XADD", key, *trim, "*"), max_bytes)
 
     def open_consumer(
         self, topic: str, group: str | None, config: ConsumerConfig
@@ -570,8 +596,9 @@ class SyncRedisDriver:
         return consumer
 
     def close(self) -> None:
-        for client in (self._client, self._once):
+        for client in (self._client, self._once, *self._producers):
             if client is not None:
                 with contextlib.suppress(Exception):
                     close_redis(client)
         self._client = self._once = None
+        self._producers = [None, None]

@@ -1,0 +1,151 @@
+"""Sends in flight: what became of every message between ``send()`` and the broker's answer.
+
+Sans-I/O bookkeeping for the producer facade. The facade buffers records and hands them to
+the driver in batches; for each batch it reports the driver's outcomes here, and asks here
+what to raise and when:
+
+- a refused or lost message is kept as a failure until it is raised, as one
+  :class:`~brokerkit.DeliveryError` naming every such message, from the next ``send()``,
+  ``flush()`` or ``close()``: never dropped silently;
+- a message sent with ``wait=True`` has a :class:`Ticket`: its outcome goes to that caller
+  alone (raised there) and is not raised again from a later call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .._types import Record
+from ..errors import BrokerError, DeliveryError
+
+#: How many failures a DeliveryError lists by value (all are counted).
+MAX_LISTED = 1000
+
+
+class Ticket:
+    """The outcome of one message sent with ``wait=True``."""
+
+    __slots__ = ("done", "error")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.error: BaseException | None = None
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _preview(value: bytes) -> str:
+    return repr(value[:40]) + ("..." if len(value) > 40 else "")
+
+
+class InFlight:
+    """Failures not yet raised, and the tickets of messages whose sender waits for them."""
+
+    __slots__ = ("failures", "tickets", "topic")
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.failures: list[tuple[Record, BaseException]] = []
+        #: id(record) -> Ticket, for records sent with wait=True (alive while in flight).
+        self.tickets: dict[int, Ticket] = {}
+
+    def claim(self, record: Record) -> Ticket:
+        """The sender of ``record`` will wait for its outcome itself."""
+        ticket = Ticket()
+        self.tickets[id(record)] = ticket
+        return ticket
+
+    def outcome(
+        self, records: Sequence[Record], outcomes: Sequence[BaseException | None] | None
+    ) -> list[Ticket]:
+        """Record what the broker said about a published batch; return the tickets now done.
+
+        ``outcomes`` is the driver's answer: None when every record is stored, else one
+        entry per record (None: stored; an exception: refused or lost).
+        """
+        tickets = self.tickets
+        if outcomes is None:
+            if not tickets:
+                return []
+            return self._resolve(records, None)
+        if len(outcomes) != len(records):  # a driver bug must not lose messages silently
+            exc = DeliveryError(
+                f"the driver reported {len(outcomes)} outcomes for a batch of {len(records)}"
+            )
+            return self.fail(records, exc)
+        done: list[Ticket] = []
+        for record, error in zip(records, outcomes, strict=True):
+            ticket = tickets.pop(id(record), None) if tickets else None
+            if ticket is not None:
+                ticket.error = error
+                ticket.done = True
+                done.append(ticket)
+            elif error is not None:
+                self.failures.append((record, error))
+        return done
+
+    def settled(
+        self,
+        records: Sequence[Record],
+        outcomes: Sequence[BaseException | None] | None,
+        exc: BaseException | None,
+    ) -> list[Ticket]:
+        """The driver's answer for a batch: its outcomes, or ``exc`` for the whole batch."""
+        if exc is not None:
+            return self.fail(records, exc)
+        return self.outcome(records, outcomes)
+
+    def fail(self, records: Sequence[Record], exc: BaseException) -> list[Ticket]:
+        """The whole batch failed (connection lost, no answer in time)."""
+        if not self.tickets:
+            self.failures.extend((record, exc) for record in records)
+            return []
+        return self._resolve(records, exc)
+
+    def _resolve(self, records: Sequence[Record], exc: BaseException | None) -> list[Ticket]:
+        tickets = self.tickets
+        done: list[Ticket] = []
+        for record in records:
+            ticket = tickets.pop(id(record), None)
+            if ticket is not None:
+                ticket.error = exc
+                ticket.done = True
+                done.append(ticket)
+            elif exc is not None:
+                self.failures.append((record, exc))
+        return done
+
+    def take_error(self) -> DeliveryError | None:
+        """The DeliveryError to raise for every failure not raised yet (and forget them)."""
+        failures = self.failures
+        if not failures:
+            return None
+        self.failures = []
+        return delivery_error(self.topic, failures)
+
+
+def delivery_error(topic: str, failures: Sequence[tuple[Record, BaseException]]) -> DeliveryError:
+    """One DeliveryError naming the failed messages (``.failures``: (value, reason) pairs)."""
+    first = failures[0][1]
+    n = len(failures)
+    what = "message" if n == 1 else "messages"
+    listed = [(record[0], _reason(exc)) for record, exc in failures[:MAX_LISTED]]
+    err = DeliveryError(
+        f"{n} {what} sent to topic {topic!r} {'was' if n == 1 else 'were'} not stored "
+        f"(first: {_preview(failures[0][0][0])}: {_reason(first)})",
+        failures=listed,
+        backend=first.backend if isinstance(first, BrokerError) else None,
+    )
+    err.__cause__ = first
+    return err
+
+
+def ticket_error(topic: str, record: Record, exc: BaseException) -> BaseException:
+    """What a ``wait=True`` sender raises when its message was not stored: the driver's
+    brokerkit error as it is (DeliveryError for a refusal, BrokerConnectionError or
+    TimeoutError when the broker could not be reached in time)."""
+    if isinstance(exc, BrokerError):
+        return exc
+    return delivery_error(topic, [(record, exc)])
