@@ -10,6 +10,7 @@ the run under ``CI=true``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import uuid
@@ -18,6 +19,8 @@ from collections.abc import Iterator
 import pytest
 
 import brokerkit
+from brokerkit._registry import get_backend
+from brokerkit._spec import resolve_object
 from brokerkit.backends.memory import spec as memory_spec
 from brokerkit.testing import SESSION_PREFIX
 from brokerkit.testing._support import unreachable
@@ -38,6 +41,9 @@ VARIANTS: dict[str, tuple[str, str, str]] = {
     "memoryportal": ("memoryportal://", "memoryportal", "memory"),
     "redis": ("redis://127.0.0.1:6379/0", "redis", "redis"),
     "redis-pubsub": ("redis://127.0.0.1:6379/0?mode=pubsub", "redis", "redis"),
+    "nats": ("nats://127.0.0.1:4222?ack_wait=5", "nats", "nats"),
+    "nats-core": ("nats://127.0.0.1:4222?jetstream=false", "nats", "nats"),
+    "memphis": ("memphis://127.0.0.1:4222", "memphis", "nats"),
 }
 
 
@@ -45,6 +51,27 @@ def variant_url(name: str) -> str:
     default, _, _ = VARIANTS[name]
     env = "BROKERKIT_TEST_" + name.upper().replace("-", "_") + "_URL"
     return os.environ.get(env) or default
+
+
+#: variant -> the URL its spec's ``test_setup`` yielded (None: keep the variant's URL).
+_SETUP_URLS: dict[str, str | None] = {}
+_SETUPS = contextlib.ExitStack()
+
+
+def _set_up(name: str, scheme: str) -> str | None:
+    """Enter the variant's ``spec.test_setup`` once per session (a broker it starts)."""
+    if name not in _SETUP_URLS:
+        _SETUP_URLS[name] = None
+        spec = get_backend(scheme)
+        if spec.test_setup is not None:
+            _SETUP_URLS[name] = _SETUPS.enter_context(resolve_object(spec.test_setup)(name))
+    return _SETUP_URLS[name]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_setups() -> Iterator[None]:
+    yield
+    _SETUPS.close()
 
 
 @pytest.fixture(
@@ -59,7 +86,7 @@ def broker_url(request: pytest.FixtureRequest) -> str:
     _, scheme, _ = VARIANTS[name]
     if scheme not in brokerkit.available():
         unreachable(variant_url(name), f"the {scheme!r} backend is not available in this build")
-    url = variant_url(name)
+    url = _set_up(name, scheme) or variant_url(name)
     if scheme in ("memory", "memoryportal") and url.rstrip("/").endswith(":/"):
         # no broker name given: a fresh one per test
         url = f"{scheme}://bk-{uuid.uuid4().hex[:12]}"
@@ -92,4 +119,21 @@ def _cleanup_redis_keys() -> Iterator[None]:
                 for i in range(0, len(keys), 500):
                     client.delete(*keys[i : i + 500])
         except redis.RedisError:
+            continue
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cleanup_by_spec() -> Iterator[None]:
+    """At session end, run each variant's ``spec.test_cleanup`` with SESSION_PREFIX."""
+    yield
+    for name, (_, scheme, _) in VARIANTS.items():
+        if scheme not in brokerkit.available():
+            continue
+        spec = get_backend(scheme)
+        if spec.test_cleanup is None:
+            continue
+        cleanup = resolve_object(spec.test_cleanup)
+        try:
+            cleanup(variant_url(name), SESSION_PREFIX)
+        except Exception:  # never fail a run over cleanup
             continue

@@ -70,7 +70,10 @@ VARIANTS = {
         "nats://localhost:4222?storage=memory",
         "nats://localhost:4222?jetstream=false",
     ],
-    "memphis": ["memphis://localhost:4222", "memphis://localhost:4222?send_poison_msg_to_dls=false"],
+    "memphis": [
+        "memphis://localhost:4222",
+        "memphis://localhost:4222?send_poison_msg_to_dls=false",
+    ],
 }
 
 

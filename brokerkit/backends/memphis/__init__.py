@@ -98,6 +98,15 @@ OPTIONS = OptionSchema(
             "the dead-letter station for poison messages (default: '<station>-dls'); the "
             "consumer option dead_letter_topic overrides it",
         ),
+        Option(
+            "show_memphis_headers",
+            bool,
+            False,
+            "true: received messages keep the $memphis_producedBy and $memphis_connectionId "
+            "headers (as Memphis's get_headers() did); false: they are removed, so headers "
+            "round-trip unchanged",
+            nullable=False,
+        ),
         *CONNECTION_OPTIONS,
     ]
 )
@@ -180,5 +189,6 @@ spec = BackendSpec(
         "memphis": "memphis://127.0.0.1:4222?request_timeout=5",
     },
     test_cleanup="brokerkit.backends.nats._cleanup:cleanup",
+    test_setup="brokerkit.backends.nats._testing:test_server",
     bench_baseline="brokerkit.bench.baselines.nats:BASELINE",
 )

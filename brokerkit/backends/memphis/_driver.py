@@ -14,6 +14,7 @@ from ..._spec import ConsumerConfig, ProducerConfig
 from ..._types import Capabilities
 from ..._url import BrokerURL
 from ...errors import ConfigurationError
+from ..nats._codec import NATS_MSG_ID
 from ..nats._driver import AsyncNatsDriver, ConsumerSettings
 from . import MAX_BATCH_SIZE
 
@@ -67,6 +68,8 @@ class AsyncMemphisDriver(AsyncNatsDriver):
         name = options.get("client_id") or "brokerkit"
         self.options["client_id"] = f"{self.connection_id}::{name}"
         self._client_name = name
+        if not options.get("show_memphis_headers"):
+            self.drop_headers = (NATS_MSG_ID, H_PRODUCED_BY, H_CONNECTION_ID)
 
     def names(self, topic: str) -> tuple[str, str]:
         stream = internal_name(topic)

@@ -298,5 +298,6 @@ spec = BackendSpec(
         "nats-core": "nats://127.0.0.1:4222?jetstream=false",
     },
     test_cleanup="brokerkit.backends.nats._cleanup:cleanup",
+    test_setup="brokerkit.backends.nats._testing:test_server",
     bench_baseline="brokerkit.bench.baselines.nats:BASELINE",
 )

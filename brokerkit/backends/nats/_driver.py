@@ -46,7 +46,14 @@ from ...errors import (
     TimeoutError,
     scrub,
 )
-from ._codec import ack_fields, decode_headers, encode_headers, name_for, subject_for
+from ._codec import (
+    NATS_MSG_ID,
+    ack_fields,
+    decode_headers,
+    encode_headers,
+    name_for,
+    subject_for,
+)
 from ._errors import ErrorMapper, describe
 
 log = logging.getLogger("brokerkit.nats")
@@ -81,6 +88,8 @@ class AsyncNatsDriver:
     """One NATS connection; makes JetStream or core NATS producers and consumers."""
 
     backend = "nats"
+    #: Broker headers removed from received messages (not the application's).
+    drop_headers: tuple[str, ...] = (NATS_MSG_ID,)
 
     def __init__(self, url: BrokerURL, options: Mapping[str, Any], caps: Capabilities) -> None:
         self.url = url
@@ -412,6 +421,12 @@ class PubAckMux:
         self._room.set()
 
 
+def _failed(exc: BaseException) -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    _fail(future, exc)
+    return future
+
+
 def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
     future.set_exception(exc)
     future.exception()  # retrieved here: wait() reads it, or nobody needs to
@@ -444,6 +459,25 @@ class CoreProducer:
         self._nc = nc
         self._subject = subject
         self._extra = extra
+        #: The server's max_payload: the core refuses larger values before sending.
+        self.max_message_bytes: int = nc.max_payload
+        #: Values above this get their headers measured against max_payload first.
+        self._near_limit = nc.max_payload - 8192
+
+    def _too_large(self, value: bytes, headers: dict[str, str]) -> BrokerError | None:
+        """A value that fits max_payload alone but not with its headers (the server would
+        close the connection over it): refused here, per record."""
+        size = (
+            len(value) + 12 + sum(len(k.encode()) + len(v.encode()) + 4 for k, v in headers.items())
+        )
+        if size <= self.max_message_bytes:
+            return None
+        return DeliveryError(
+            f"a message of {len(value)} bytes with {size - len(value)} bytes of headers is "
+            f"larger than the max_payload ({self.max_message_bytes} bytes) of nats at "
+            f"{self._driver.where}",
+            backend=self._driver.backend,
+        )
 
     async def publish(self, records: Sequence[Record], timeout: float | None) -> Any:
         pub = self._nc.publish
@@ -456,6 +490,10 @@ class CoreProducer:
                     hdrs = encode_headers(key, headers)
                     if extra:
                         _add_missing(hdrs, extra)
+                    if len(value) > self._near_limit:
+                        refused = self._too_large(value, hdrs)
+                        if refused is not None:
+                            raise refused
                     await pub(subject, value, headers=hdrs)
         return None
 
@@ -501,6 +539,11 @@ class JetStreamProducer(CoreProducer):
                         hdrs = encode_headers(key, headers)
                         if extra:
                             _add_missing(hdrs, extra)
+                        if len(value) > self._near_limit:
+                            refused = self._too_large(value, hdrs)
+                            if refused is not None:
+                                append(_failed(refused))
+                                continue
                         append(await pub(subject, value, hdrs))
         return futures
 
@@ -578,13 +621,20 @@ class CoreConsumer:
         for _ in range(n):
             msg = buf.popleft()
             seq += 1
-            key, headers = decode_headers(msg.headers)
+            key, headers = decode_headers(msg.headers, self._driver.drop_headers)
             out.append(Delivery(None, str(seq), msg.data, key, headers, None, 1))
         self._seq = seq
         return out
 
     async def settle(self, acks: Sequence[Any], nacks: Sequence[Any], wait: bool) -> None:
         return None
+
+    # Interim adapters for the consumer core until it calls settle() (issue 7).
+    async def ack(self, tokens: Sequence[Any], wait: bool) -> None:
+        await self.settle(tokens, [], wait)
+
+    async def nack(self, tokens: Sequence[Any], delay: float | None) -> None:
+        await self.settle([], [(t, delay) for t in tokens], False)
 
     async def close(self, timeout: float | None) -> None:
         sub, self._sub = self._sub, None
@@ -764,11 +814,12 @@ class PullConsumer:
             return []
         out = []
         tokens = []
+        drop = self._driver.drop_headers
         for _ in range(count):
             msg = buf.popleft()
             reply = msg.reply
             delivered, seq, ts = ack_fields(reply)
-            key, headers = decode_headers(msg.headers)
+            key, headers = decode_headers(msg.headers, drop)
             out.append(Delivery(reply, seq, msg.data, key, headers, ts, delivered))
             tokens.append(reply)
         self._unsettled.update(tokens)
@@ -791,6 +842,13 @@ class PullConsumer:
             for reply, delay in nacks:
                 await pub(reply, _nak(delay))
                 self._unsettled.discard(reply)
+
+    # Interim adapters for the consumer core until it calls settle() (issue 7).
+    async def ack(self, tokens: Sequence[Any], wait: bool) -> None:
+        await self.settle(tokens, [], wait)
+
+    async def nack(self, tokens: Sequence[Any], delay: float | None) -> None:
+        await self.settle([], [(t, delay) for t in tokens], False)
 
     async def _on_ack_reply(self, msg: Msg) -> None:
         state = self._ack_batches.get(msg.subject)

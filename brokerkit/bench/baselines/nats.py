@@ -28,8 +28,8 @@ from nats.aio.msg import Msg
 from nats.js import api
 from nats.js import errors as jerr
 
-from ...backends.nats._codec import H_KEY, name_for, subject_for
 from ..._url import make_url
+from ...backends.nats._codec import H_KEY, name_for, subject_for
 from ..targets import GROUP, Setup, Unsupported
 
 __all__ = ["BASELINE"]
