@@ -540,7 +540,7 @@ async def test_memphis_station_settings(
 async def test_memphis_producer_headers_and_poison_messages_go_to_the_dls(
     shared_nats: str,
 ) -> None:
-    drv = await open_driver(shared_nats.replace("nats://", "memphis://"))
+    drv = await open_driver(shared_nats.replace("nats://", "memphis://"), show_memphis_headers=True)
     try:
         station = _topic()
         producer = await drv.open_producer(

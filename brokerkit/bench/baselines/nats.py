@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import secrets
 import threading
 from collections import deque
@@ -315,7 +316,7 @@ class NatsBaseline:
         _run_apart(run)
 
     def versions(self, url: str) -> dict[str, str]:
-        out = {"nats-py": nats.__version__}
+        out = {"nats-py": importlib.metadata.version("nats-py")}
         config = _Config(url)
 
         async def run() -> None:
