@@ -617,12 +617,18 @@ class CoreConsumer:
         buf = self._buf
         n = min(max_messages, len(buf))
         out = []
+        append = out.append
+        popleft = buf.popleft
+        drop = self._driver.drop_headers
         seq = self._seq
         for _ in range(n):
-            msg = buf.popleft()
+            msg = popleft()
             seq += 1
-            key, headers = decode_headers(msg.headers, self._driver.drop_headers)
-            out.append(Delivery(None, str(seq), msg.data, key, headers, None, 1))
+            if msg.headers:
+                key, headers = decode_headers(msg.headers, drop)
+                append(Delivery(None, str(seq), msg.data, key, headers, None, 1))
+            else:
+                append(Delivery(None, str(seq), msg.data, None, None, None, 1))
         self._seq = seq
         return out
 
@@ -815,12 +821,17 @@ class PullConsumer:
         out = []
         tokens = []
         drop = self._driver.drop_headers
+        append = out.append
+        popleft = buf.popleft
         for _ in range(count):
-            msg = buf.popleft()
+            msg = popleft()
             reply = msg.reply
             delivered, seq, ts = ack_fields(reply)
-            key, headers = decode_headers(msg.headers, drop)
-            out.append(Delivery(reply, seq, msg.data, key, headers, ts, delivered))
+            if msg.headers:
+                key, headers = decode_headers(msg.headers, drop)
+                append(Delivery(reply, seq, msg.data, key, headers, ts, delivered))
+            else:
+                append(Delivery(reply, seq, msg.data, None, None, ts, delivered))
             tokens.append(reply)
         self._unsettled.update(tokens)
         return out
