@@ -151,6 +151,11 @@ class PrivateNats:
                 self.proc.wait()
             self.proc = None
 
+    def restart(self) -> None:
+        self.stop()
+        time.sleep(0.5)
+        self.start()
+
     def url(self, scheme: str = "nats", query: str = "") -> str:
         return f"{scheme}://127.0.0.1:{self.port}{'?' + query if query else ''}"
 
@@ -770,3 +775,131 @@ async def test_cut_connection_mid_stream(private_nats: PrivateNats) -> None:
         proxied.port = link.port
         proxied.dir = private_nats.dir
         await _stream_through_a_restart(proxied, link.cut)
+
+
+# -- through the public API (sync through the portal, async) ------------------------------
+
+
+def test_public_api_bad_credentials_and_nothing_listening(tmp_path: Path) -> None:
+    server = PrivateNats(tmp_path, "--user", "alice", "--pass", "s3cret-pw")
+    server.start()
+    try:
+        with pytest.raises(brokerkit.BrokerConnectionError) as info:
+            brokerkit.connect(f"nats://alice:bad-pw@127.0.0.1:{server.port}", connect_timeout=3)
+        assert "bad-pw" not in str(info.value)
+        assert f"127.0.0.1:{server.port}" in str(info.value)
+        with brokerkit.connect(f"nats://alice:s3cret-pw@127.0.0.1:{server.port}") as broker:
+            assert "s3cret-pw" not in repr(broker)
+    finally:
+        server.stop()
+    port = _free_port()
+    with pytest.raises(brokerkit.BrokerConnectionError, match=f"127.0.0.1:{port}"):
+        brokerkit.connect(f"memphis://127.0.0.1:{port}", connect_timeout=1)
+
+
+async def _api_restart_async(server: PrivateNats) -> tuple[set[bytes], set[bytes], int]:
+    url = server.url(query="ack_wait=2&reconnect_wait=0.1")
+    stored: set[bytes] = set()
+    received: set[bytes] = set()
+    failed = 0
+    async with brokerkit.connect_async(url) as broker:
+        consumer = broker.consumer("api-restart", group="g", commit="sync")
+        producer = broker.producer("api-restart")
+        loop = asyncio.get_running_loop()
+        restarting: Any = None
+        after: int | None = None
+        n = 0
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if n >= 1000 and restarting is None:
+                restarting = loop.run_in_executor(None, server.restart)
+            if restarting is not None and restarting.done() and after is None:
+                after = n
+            sending = after is None or n < after + 1000
+            if sending:
+                chunk = [b"%06d" % (n + i) for i in range(100)]
+                n += 100
+                try:
+                    await producer.send_many(chunk)
+                    await producer.flush(timeout=5)
+                    stored.update(chunk)
+                except brokerkit.BrokerError:
+                    failed += len(chunk)
+            with contextlib.suppress(brokerkit.BrokerError):
+                for message in await consumer.receive_many(500, timeout=0.05):
+                    received.add(message.value)
+                    await message.ack()
+            if not sending and stored <= received:
+                break
+            await asyncio.sleep(0.01)
+        await restarting
+        assert after is not None
+        assert {b"%06d" % i for i in range(after, after + 1000)} <= stored
+        with contextlib.suppress(brokerkit.BrokerError):
+            await producer.close()
+        await consumer.close()
+    return stored, received, failed
+
+
+def _api_restart_sync(server: PrivateNats) -> tuple[set[bytes], set[bytes], int]:
+    import threading
+
+    url = server.url(query="ack_wait=2&reconnect_wait=0.1")
+    stored: set[bytes] = set()
+    received: set[bytes] = set()
+    failed = 0
+    with brokerkit.connect(url) as broker:
+        consumer = broker.consumer("api-restart", group="g", commit="sync")
+        producer = broker.producer("api-restart")
+        restarter = threading.Thread(target=server.restart)
+        after: int | None = None
+        n = 0
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if n >= 1000 and not restarter.is_alive() and restarter.ident is None:
+                restarter.start()
+            if restarter.ident is not None and not restarter.is_alive() and after is None:
+                after = n
+            sending = after is None or n < after + 1000
+            if sending:
+                chunk = [b"%06d" % (n + i) for i in range(100)]
+                n += 100
+                try:
+                    producer.send_many(chunk)
+                    producer.flush(timeout=5)
+                    stored.update(chunk)
+                except brokerkit.BrokerError:
+                    failed += len(chunk)
+            with contextlib.suppress(brokerkit.BrokerError):
+                for message in consumer.receive_many(500, timeout=0.05):
+                    received.add(message.value)
+                    message.ack()
+            if not sending and stored <= received:
+                break
+            time.sleep(0.01)
+        restarter.join()
+        assert after is not None
+        assert {b"%06d" % i for i in range(after, after + 1000)} <= stored
+        with contextlib.suppress(brokerkit.BrokerError):
+            producer.close()
+        consumer.close()
+    return stored, received, failed
+
+
+@pytest.mark.parametrize("api", ["async", "sync"])
+async def test_public_api_recovers_from_a_restart_mid_stream(
+    private_nats: PrivateNats, api: str
+) -> None:
+    if api == "async":
+        stored, received, _ = await _api_restart_async(private_nats)
+    else:
+        stored, received, _ = await asyncio.get_running_loop().run_in_executor(
+            None, _api_restart_sync, private_nats
+        )
+    assert stored <= received, f"{len(stored - received)} confirmed messages never delivered"
+    # nothing acked comes back, nothing confirmed is left behind
+    async with (
+        brokerkit.connect_async(private_nats.url()) as broker,
+        broker.consumer("api-restart", group="g") as again,
+    ):
+        assert await again.receive_many(100, timeout=3) == []
