@@ -903,3 +903,18 @@ async def test_public_api_recovers_from_a_restart_mid_stream(
         broker.consumer("api-restart", group="g") as again,
     ):
         assert await again.receive_many(100, timeout=3) == []
+
+
+async def test_a_deleted_stream_and_group_are_made_again(driver: Any) -> None:
+    topic = _topic()
+    consumer = await driver.open_consumer(topic, "g", ConsumerConfig())
+    producer = await driver.open_producer(topic, ProducerConfig())
+    assert await publish(producer, [(b"before", None, None)]) is None
+    assert [d.value for d in await fetch_n(consumer, 1)] == [b"before"]
+    await driver.js.delete_stream(driver._streams[topic][0])
+    outcomes = await publish(producer, [(b"lost", None, None)])
+    assert outcomes is not None
+    assert isinstance(outcomes[0], brokerkit.DeliveryError)
+    assert "no JetStream stream" in str(outcomes[0])
+    assert await publish(producer, [(b"after", None, None)]) is None  # the stream is back
+    assert [d.value for d in await fetch_n(consumer, 1, timeout=10)] == [b"after"]

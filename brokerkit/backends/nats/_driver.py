@@ -338,7 +338,7 @@ class AsyncNatsDriver:
         if not self.jetstream:
             return CoreProducer(self, nc, subject_for(topic), extra)
         _, subject = await self.ensure_stream(topic)
-        return JetStreamProducer(self, nc, subject, extra, config.guarantee)
+        return JetStreamProducer(self, nc, subject, extra, config.guarantee, topic)
 
     async def open_consumer(self, topic: str, group: str | None, config: ConsumerConfig) -> Any:
         nc = self._live()
@@ -517,13 +517,21 @@ class JetStreamProducer(CoreProducer):
         subject: str,
         extra: dict[str, str] | None,
         guarantee: Guarantee,
+        topic: str,
     ) -> None:
         super().__init__(driver, nc, subject, extra)
         assert driver.pubacks is not None
         self._pubacks = driver.pubacks
         self._acked = guarantee is Guarantee.AT_LEAST_ONCE
+        self._topic = topic
+        self._lost = False  # a PubAck said no stream took the message
 
     async def publish(self, records: Sequence[Record], timeout: float | None) -> Any:
+        if self._lost:  # the stream was deleted (or lost with a memory store): make it again
+            self._lost = False
+            self._driver.forget_stream(self._topic)
+            with self._driver.errors():
+                await self._driver.ensure_stream(self._topic)
         if not self._acked:
             return await super().publish(records, timeout)
         pub = self._pubacks.publish
@@ -567,6 +575,8 @@ class JetStreamProducer(CoreProducer):
                 if outcomes is None:
                     outcomes = [None] * len(futures)
                 outcomes[i] = self._driver.errors.publish_failure(exc)
+                if isinstance(exc, jerr.NoStreamResponseError):
+                    self._lost = True
         return outcomes
 
 
@@ -616,7 +626,7 @@ class CoreConsumer:
                 await asyncio.wait_for(self._event.wait(), timeout)
         buf = self._buf
         n = min(max_messages, len(buf))
-        out = []
+        out: list[Delivery] = []
         append = out.append
         popleft = buf.popleft
         drop = self._driver.drop_headers
@@ -693,6 +703,7 @@ class PullConsumer:
         self._ack_seq = 0
         self._subs: list[Any] = []
         self._closed = False
+        self._lost = False
         self._dlq: JetStreamProducer | None = None
 
     # -- setup ----------------------------------------------------------------------------
@@ -724,6 +735,27 @@ class PullConsumer:
             # filter): keep using it as it is.
             await js.consumer_info(self._stream, self._name)
 
+    async def _recreate(self) -> None:
+        """The group's consumer did not answer or was deleted: make it again if it is gone
+        (and the stream with it), then carry on."""
+        self._lost = False
+        js = self._driver.js
+        assert js is not None
+        try:
+            await js.consumer_info(self._stream, self._name)
+            return
+        except jerr.NotFoundError:
+            pass
+        log.warning(
+            "nats: the consumer %r of stream %r is gone; making it again", self._name, self._stream
+        )
+        self._driver.forget_stream(self._topic)
+        stream, _ = await self._driver.ensure_stream(self._topic)
+        if stream != self._stream:
+            self._stream = stream
+            self._next = f"{api.DEFAULT_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{self._name}"
+        await self._create()
+
     async def start(self) -> None:
         with self._driver.errors():
             await self._create()
@@ -746,11 +778,11 @@ class PullConsumer:
         status = msg.headers.get("Status") if msg.headers else None
         if status == "100":
             return
+        if status == "409" and "deleted" in str(msg.headers).lower():
+            self._lost = True  # the group's consumer (or its stream) was deleted
         if msg.subject.rpartition(".")[2] == str(self._req):
             self._req_done = True
             self._event.set()
-            if status == "409":
-                log.debug("nats pull request for %s ended: %s", self._name, msg.headers)
 
     def wake(self) -> None:
         """After a reconnect: the pull request in flight is gone; send a new one."""
@@ -781,6 +813,17 @@ class PullConsumer:
         if cap is not None and max_messages > cap:
             max_messages = cap
         with self._driver.errors():
+            if self._lost:
+                request_timeout = self._driver.options["request_timeout"]
+                bound = (
+                    request_timeout if timeout is None else max(min(timeout, request_timeout), 0.05)
+                )
+                try:
+                    async with asyncio.timeout(bound):
+                        await self._recreate()
+                except builtins.TimeoutError:
+                    self._lost = True  # the server does not answer: look again next time
+                    return []
             if not self._buf:
                 await self._fetch(max_messages, timeout)
             out = self._take(max_messages)
@@ -798,6 +841,10 @@ class PullConsumer:
         await self._pull(n, True, None)
         first = request_timeout if timeout is None else min(request_timeout, max(timeout, 0.05))
         await self._wait(first)
+        if not self._req_done and not self._buf and self._nc.is_connected:
+            # Not even a "no messages" answer: JetStream ignores pulls on a consumer that
+            # does not exist (deleted, or a memory stream lost in a restart). Look, next time.
+            self._lost = True
         if self._buf or timeout == 0:
             return
         # Nothing: one lingering request for the first message to come.
@@ -818,7 +865,7 @@ class PullConsumer:
         count = min(n, len(buf))
         if not count:
             return []
-        out = []
+        out: list[Delivery] = []
         tokens = []
         drop = self._driver.drop_headers
         append = out.append
