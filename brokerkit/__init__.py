@@ -26,6 +26,7 @@ from .errors import (
     TimeoutError,
     UnsupportedError,
 )
+from .processor import HandlingContext, ProcessingContext, Processor, SQLiteDLQ
 
 __version__ = "0.1.0"
 
@@ -45,8 +46,12 @@ __all__ = [
     "Consumer",
     "DeliveryError",
     "Guarantee",
+    "HandlingContext",
     "Message",
+    "ProcessingContext",
+    "Processor",
     "Producer",
+    "SQLiteDLQ",
     "TimeoutError",
     "UnsupportedError",
     "__version__",

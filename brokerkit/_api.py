@@ -27,6 +27,8 @@ def _prepare(
         url = os.environ.get(URL_ENV) or DEFAULT_URL
     parsed = make_url(url)
     spec = get_backend(parsed.scheme)
+    if spec.default_port is not None and parsed.hosts:
+        parsed = parsed.with_defaults(port=spec.default_port)
     schema = COMMON_OPTIONS.extend(*spec.options)
     opts = schema.resolve(parsed.query_dict, options, context=f"{spec.name} connection")
     caps = spec.capabilities(parsed, opts)

@@ -1,4 +1,5 @@
-"""The ``brokerkit`` command. Subcommands: ``bench`` (see docs/benchmarks.md)."""
+"""The ``brokerkit`` command. Subcommands: ``bench`` (see docs/benchmarks.md), ``run`` and
+``dlq`` (see docs/processor.md)."""
 
 from __future__ import annotations
 
@@ -27,10 +28,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .bench.cli import add_arguments, run
 
     add_arguments(bench)
+    from .processor import _cli as processor_cli
+
+    processor_cli.add_run_arguments(
+        commands.add_parser("run", help="run a brokerkit.Processor (MODULE:PROCESSOR)")
+    )
+    processor_cli.add_dlq_arguments(
+        commands.add_parser("dlq", help="list or replay the dead letters of an SQLiteDLQ")
+    )
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.command == "bench":
         return run(args, ["brokerkit", *argv])
+    if args.command == "run":
+        return processor_cli.run_command(args)
+    if args.command == "dlq":
+        return processor_cli.dlq_command(args)
     parser.error(f"unknown command {args.command!r}")  # argparse rejects it first
     return 2
 

@@ -12,7 +12,8 @@ backend's async driver in :class:`PortalDriver`. Following anyio's BlockingPorta
 Work crosses in batches: the core's producer already hands records over a batch at a
 time (one hop per publish() and wait()); ASYNC acks are appended to a local list and
 drained by one scheduled callback per batch (~0.15 us per item, not a thread hop per
-message); blocking operations (fetch, SYNC commit, close) cross once per call.
+message); blocking operations (fetch, a SYNC settle or one with nacks, close) cross once
+per call.
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from ._async.driver import AsyncConsumerDriver, AsyncDriver, AsyncProducerDriver, Outcomes
+from ._async.driver import (
+    AsyncConsumerDriver,
+    AsyncDriver,
+    AsyncProducerDriver,
+    Delivery,
+    Outcomes,
+)
 from ._spec import ConsumerConfig, ProducerConfig
 from ._types import Capabilities, Record
 from ._url import BrokerURL
@@ -246,22 +253,22 @@ class PortalConsumer:
         self._acks = _Batcher(portal, self._ack_async)
 
     async def _ack_async(self, tokens: list[Any]) -> None:
-        await self._inner.ack(tokens, False)
+        await self._inner.settle(tokens, (), False)
 
-    def fetch(self, max_messages: int, timeout: float | None) -> list[Any]:
+    def fetch(self, max_messages: int, timeout: float | None) -> Sequence[Delivery]:
         return self._portal.call(self._inner.fetch, max_messages, timeout)
 
-    def ack(self, tokens: list[Any], wait: bool) -> None:
-        if wait:
-            self._portal.call(self._acks.settle_then, lambda: self._inner.ack(tokens, True))
-        else:
+    def settle(
+        self, acks: Sequence[Any], nacks: Sequence[tuple[Any, float | None]], wait: bool
+    ) -> None:
+        if wait or nacks:
+            # Queued ASYNC acks go first, then this settle, in one crossing.
+            self._portal.call(self._acks.settle_then, lambda: self._inner.settle(acks, nacks, wait))
+        elif acks:
             err = self._acks.take_error()
-            self._acks.extend(tokens)
+            self._acks.extend(acks)
             if err is not None:
                 raise err
-
-    def nack(self, tokens: list[Any], delay: float | None) -> None:
-        self._portal.call(self._inner.nack, tokens, delay)
 
     def close(self, timeout: float | None) -> None:
         self._portal.call(self._acks.settle_then, lambda: self._inner.close(timeout), True)

@@ -1,16 +1,22 @@
 """URL scheme -> :class:`~brokerkit.backends.BackendSpec`.
 
+A backend is registered in ONE place: its :class:`BackendSpec` (schemes, default port, the
+pip extra that installs it, options, capabilities, drivers, conformance-test variants and
+cleanup, bench baseline). Shipping a built-in backend is one package plus one entry in
+:data:`BUILTIN_SPECS`; everything else (its schemes here, install hints, "did you mean",
+the test variants, the bench baseline) is read from the spec.
+
 Lookup order (as SQLAlchemy's ``PluginLoader``):
 
 1. runtime registrations (:func:`register_backend`, for tests and conftest files);
-2. the built-in table :data:`BUILTIN_BACKENDS` of lazy ``"module:attr"`` strings;
+2. the schemes of the built-in specs :data:`BUILTIN_SPECS` (lazy ``"module:attr"``);
 3. the ``brokerkit.backends`` entry points of installed distributions, scanned once.
    An entry point cannot shadow a built-in scheme: it is ignored with a warning.
 
 Schemes in :data:`PLANNED_BACKENDS` are known but not shipped yet; asking for one says so.
-Nothing here imports a client library: a spec lists the modules it ``requires`` and a
-missing one becomes a :class:`ConfigurationError` with a ``pip install`` hint at connect
-time, never at ``import brokerkit``.
+Nothing here imports a client library: a spec module never does, a spec lists the modules
+it ``requires`` and a missing one becomes a :class:`ConfigurationError` with a
+``pip install`` hint at connect time, never at ``import brokerkit``.
 """
 
 from __future__ import annotations
@@ -26,29 +32,31 @@ from ._spec import BackendSpec, resolve_object
 from .errors import ConfigurationError
 
 __all__ = [
-    "BUILTIN_BACKENDS",
+    "BUILTIN_SPECS",
     "ENTRY_POINT_GROUP",
     "PLANNED_BACKENDS",
+    "all_specs",
     "available",
+    "builtin_schemes",
     "get_backend",
+    "install_hint",
     "register_backend",
     "unregister_backend",
 ]
 
 ENTRY_POINT_GROUP = "brokerkit.backends"
 
-#: Schemes shipped with brokerkit -> lazy "module:attr" of their BackendSpec.
-BUILTIN_BACKENDS: dict[str, str] = {
-    "memory": "brokerkit.backends.memory:spec",
-    "memphis": "brokerkit.backends.memphis:spec",
-    "nats": "brokerkit.backends.nats:spec",
-    "redis": "brokerkit.backends.redis:spec",
-    "rediss": "brokerkit.backends.redis:spec",
-    "tls": "brokerkit.backends.nats:spec",
-}
+#: The backends shipped with brokerkit: lazy ``"module:attr"`` references to their
+#: BackendSpec, in the order they are listed (and tested). Their schemes come from the specs.
+BUILTIN_SPECS: list[str] = [
+    "brokerkit.backends.memory:spec",
+    "brokerkit.backends.redis:spec",
+    "brokerkit.backends.nats:spec",
+    "brokerkit.backends.memphis:spec",
+]
 
-#: Schemes whose backend is not shipped yet -> the pip extra that will bring it. To ship
-#: one, add it to BUILTIN_BACKENDS (which is consulted first) and drop it from here.
+#: Schemes whose backend is not shipped yet -> the pip extra that will bring it. A scheme
+#: of a built-in spec wins over this table, so shipping one needs no edit here.
 PLANNED_BACKENDS: dict[str, str] = {
     "kafka": "kafka",
     "amqp": "amqp",
@@ -63,6 +71,66 @@ _loaded: dict[str, BackendSpec] = {}
 """Specs resolved from strings (runtime registrations and built-ins), by scheme."""
 _plugins: dict[str, EntryPoint] | None = None
 """The entry points by scheme, once scanned."""
+_builtins: dict[str, str] | None = None
+"""Scheme -> reference of its built-in spec, once the built-in specs were read."""
+
+
+def builtin_schemes() -> dict[str, str]:
+    """Every scheme of a built-in backend -> the ``"module:attr"`` of its spec (read from
+    the specs in :data:`BUILTIN_SPECS`; a spec module never imports a client library)."""
+    global _builtins
+    with _lock:
+        if _builtins is not None:
+            return _builtins
+        found: dict[str, str] = {}
+        for ref in BUILTIN_SPECS:
+            try:
+                spec = resolve_object(ref)
+            except Exception as exc:
+                warnings.warn(
+                    f"cannot read the built-in backend spec {ref!r}: {exc}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                continue
+            if isinstance(spec, BackendSpec):
+                for scheme in spec.schemes:
+                    found.setdefault(scheme.lower(), ref)
+        _builtins = found
+        return found
+
+
+def install_hint(spec: BackendSpec) -> str:
+    """How to install what ``spec`` needs: ``pip install 'brokerkit[<extra>]'`` (a bare
+    extra name), ``pip install '<requirement>'`` (an extra written as a requirement, as a
+    third-party backend would: ``"brokerkit-sqs[boto]"``), else a generic sentence."""
+    extra = spec.extra
+    if not extra:
+        return "install the distribution that provides it"
+    if re.fullmatch(r"[A-Za-z0-9_-]+", extra):
+        return f"pip install 'brokerkit[{extra}]'"
+    return f"pip install '{extra}'"
+
+
+def all_specs() -> list[BackendSpec]:
+    """Every backend spec brokerkit can load (built-in, runtime, plugins), each once, in
+    that order, whether or not its client library is installed. Never raises."""
+    out: list[BackendSpec] = []
+    seen: set[int] = set()
+    try:
+        with _lock:
+            schemes = [*builtin_schemes(), *_runtime, *_scan_plugins()]
+    except Exception:
+        return out
+    for scheme in schemes:
+        try:
+            spec = _load(scheme)
+        except Exception:
+            continue
+        if id(spec) not in seen:
+            seen.add(id(spec))
+            out.append(spec)
+    return out
 
 
 def register_backend(scheme: str, spec: BackendSpec | str, *, replace: bool = False) -> None:
@@ -122,7 +190,7 @@ def available() -> list[str]:
     """
     try:
         with _lock:
-            schemes = set(_runtime) | set(BUILTIN_BACKENDS) | set(_scan_plugins())
+            schemes = set(_runtime) | set(builtin_schemes()) | set(_scan_plugins())
     except Exception:
         return []
     usable = []
@@ -139,7 +207,7 @@ def known_schemes() -> list[str]:
     """Every scheme brokerkit knows of, usable or not (built-in, planned, plugins, runtime)."""
     with _lock:
         return sorted(
-            set(_runtime) | set(BUILTIN_BACKENDS) | set(PLANNED_BACKENDS) | set(_scan_plugins())
+            set(_runtime) | set(builtin_schemes()) | set(PLANNED_BACKENDS) | set(_scan_plugins())
         )
 
 
@@ -156,7 +224,7 @@ def _owner(key: str) -> str | None:
     """Who already provides ``key``, in words, or None."""
     if key in _runtime:
         return "a runtime registration"
-    if key in BUILTIN_BACKENDS:
+    if key in builtin_schemes():
         return "a built-in backend"
     ep = _scan_plugins().get(key)
     if ep is not None:
@@ -171,8 +239,8 @@ def _load(key: str) -> BackendSpec:
         if key in _runtime:
             ref = _runtime[key]
             spec = _check_spec(key, _resolve(key, ref, "the runtime registration"), ref)
-        elif key in BUILTIN_BACKENDS:
-            ref = BUILTIN_BACKENDS[key]
+        elif key in builtin_schemes():
+            ref = builtin_schemes()[key]
             spec = _check_spec(key, _resolve(key, ref, "the built-in backend"), ref)
         else:
             ep = _scan_plugins().get(key)
@@ -189,12 +257,6 @@ def _resolve(key: str, ref: BackendSpec | str, what: str) -> object:
     try:
         return resolve_object(ref)
     except ImportError as exc:
-        missing = exc.name or ""
-        if missing and not missing.startswith("brokerkit") and key in BUILTIN_BACKENDS:
-            extra = ref.split(":", 1)[0].rsplit(".", 1)[-1]
-            raise ConfigurationError(
-                f"the {key} backend needs the {missing!r} package: pip install 'brokerkit[{extra}]'"
-            ) from exc
         raise ConfigurationError(
             f"cannot load the backend for scheme {key!r} from {ref!r} ({what}): {exc}"
         ) from exc
@@ -220,13 +282,8 @@ def _check_requires(spec: BackendSpec) -> None:
         except (ImportError, ValueError):
             found = False
         if not found:
-            hint = (
-                f"pip install 'brokerkit[{spec.extra}]'"
-                if spec.extra
-                else "install the distribution that provides it"
-            )
             raise ConfigurationError(
-                f"the {spec.name} backend needs the {module!r} package: {hint}",
+                f"the {spec.name} backend needs the {module!r} package: {install_hint(spec)}",
                 backend=spec.name,
             )
 
@@ -278,7 +335,7 @@ def _scan_plugins() -> dict[str, EntryPoint]:
         eps = []
     for ep in eps:
         key = ep.name.lower()
-        if key in BUILTIN_BACKENDS:
+        if key in builtin_schemes():
             warnings.warn(
                 f"ignoring the brokerkit backend plugin {ep.name} = {ep.value} from "
                 f"{_dist_name(ep)}: {key!r} is a built-in scheme (use "
@@ -302,8 +359,9 @@ def _scan_plugins() -> dict[str, EntryPoint]:
 
 
 def _clear_caches() -> None:
-    """Forget the loaded specs and the entry-point scan (for tests)."""
-    global _plugins
+    """Forget the loaded specs, the built-in schemes and the entry-point scan (for tests)."""
+    global _plugins, _builtins
     with _lock:
         _loaded.clear()
         _plugins = None
+        _builtins = None

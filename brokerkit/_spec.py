@@ -54,13 +54,18 @@ class BackendSpec:
     producer_options: OptionSchema = EMPTY_SCHEMA
     consumer_options: OptionSchema = EMPTY_SCHEMA
     extra: str | None = None
+    """What installs the backend's client library, for the hint of a missing one: a bare
+    name is a brokerkit extra (``"nats"`` -> ``pip install 'brokerkit[nats]'``); anything
+    else is a requirement as is (``"brokerkit-sqs[boto]"``, for a third-party backend)."""
     requires: tuple[str, ...] = ()
     default_port: int | None = None
     description: str = ""
     test_variants: Mapping[str, str] = field(default_factory=dict)
     """Conformance-suite variants: name -> default URL (e.g. ``{"redis": "redis://127.0.0.1:6379/0",
     "redis-pubsub": "redis://127.0.0.1:6379/0?mode=pubsub"}``). Each URL can be overridden with
-    ``BROKERKIT_TEST_<NAME>_URL``; the variant's pytest marker is the spec's ``name``."""
+    ``BROKERKIT_TEST_<NAME>_URL``; the variant's pytest marker is the spec's ``name``.
+    ``{unique}`` in a URL becomes a fresh name per test (``memory://bk-{unique}``: a fresh
+    in-process broker each time)."""
     test_cleanup: Any = None
     """Optional ``(url: str, prefix: str) -> None`` (or ``"module:attr"``): delete what a test
     session created on the broker (every topic/stream/queue whose name contains ``prefix``)."""

@@ -6,6 +6,7 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from .errors import ConfigurationError
 
@@ -20,6 +21,25 @@ RESERVED_HEADER_PREFIX = "brokerkit-"
 #: ``Capabilities.idempotent_produce``, which map it to the broker's deduplication id,
 #: e.g. JetStream's ``Nats-Msg-Id``); the core refuses message_id elsewhere.
 H_MESSAGE_ID = "brokerkit-message-id"
+
+
+class Delivery(NamedTuple):
+    """One fetched message, as a driver hands it to the core."""
+
+    token: Any
+    """What the driver needs to settle the message later (a stream id, a delivery tag, a
+    JetStream message...); the core hands it back unchanged in ``settle()``. On a backend
+    with ``Capabilities.cumulative_ack`` it must be a ``(partition, offset)`` tuple, with
+    ``offset`` an int increasing within the partition."""
+    id: str
+    """The broker's id of the message (offset, sequence, delivery tag or stream id)."""
+    value: bytes
+    key: bytes | None
+    headers: dict[str, str] | None
+    timestamp: float | None
+    """Seconds since the epoch when the broker stored it, where it says."""
+    delivery_count: int
+    """1 on first delivery (where ``Capabilities.delivery_count``; else always 1)."""
 
 
 class _StrEnum(enum.StrEnum):

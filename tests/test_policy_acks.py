@@ -80,3 +80,25 @@ def test_watermark_is_always_the_first_unacked(gaps: list[int], rnd: random.Rand
             if first_unacked is not None:
                 assert committed <= first_unacked
     assert committed == offsets[-1] + 1
+
+
+def test_rewind_forgets_the_nacked_offset_and_the_ones_after_it() -> None:
+    t = OffsetTracker()
+    t.delivered_many("p", [5, 6, 7, 8])
+    t.ack("p", 7)
+    t.rewind("p", 6)  # 6 nacked: 6, 7, 8 come again
+    assert t.pending("p") == 1
+    t.ack("p", 5)
+    assert t.positions() == {"p": 6}  # never past the nacked message
+    t.delivered_many("p", [6, 7, 8])  # read again from the nacked offset
+    t.ack("p", 8)
+    t.ack("p", 6)
+    assert t.positions() == {"p": 7}  # 7's earlier ack was forgotten: it came again
+    t.ack("p", 7)
+    assert t.positions() == {"p": 9}
+
+
+def test_rewind_of_an_unknown_partition_is_a_no_op() -> None:
+    t = OffsetTracker()
+    t.rewind("nowhere", 3)
+    assert t.positions() == {}

@@ -13,9 +13,11 @@ import pytest
 
 from brokerkit import _registry
 from brokerkit._registry import (
-    BUILTIN_BACKENDS,
+    BUILTIN_SPECS,
     PLANNED_BACKENDS,
+    all_specs,
     available,
+    builtin_schemes,
     get_backend,
     register_backend,
     unregister_backend,
@@ -37,6 +39,23 @@ NEEDY_SPEC = BackendSpec(
     async_driver=object,
     requires=("surely_not_installed_mod",),
     extra="needy",
+)
+KAFKA_SPEC = BackendSpec(
+    name="kafka",
+    schemes=("kafka",),
+    capabilities=lambda url, opts: Capabilities(),
+    async_driver=object,
+)
+#: A backend known by its spec alone: no other table names it.
+ZEBRA_SPEC = BackendSpec(
+    name="zebra",
+    schemes=("zebra", "zebras"),
+    capabilities=lambda url, opts: Capabilities(),
+    async_driver=object,
+    requires=("surely_not_installed_mod",),
+    extra="zebra",
+    default_port=7777,
+    test_variants={"zebra": "zebra://127.0.0.1", "zebra-fast": "zebra://127.0.0.1?fast=1"},
 )
 NOT_A_SPEC = 42
 # Entry points and lazy references name this module the way it was imported.
@@ -264,7 +283,7 @@ def test_unknown_scheme_suggests_and_lists(plugins: list[EntryPoint]) -> None:
         get_backend("kafak")
     message = str(info.value)
     assert "unknown broker URL scheme 'kafak'; did you mean 'kafka'?" in message
-    known = sorted({*BUILTIN_BACKENDS, *PLANNED_BACKENDS, "sqs"})
+    known = sorted({*builtin_schemes(), *PLANNED_BACKENDS, "sqs"})
     assert f"known schemes: {', '.join(known)} " in message
 
 
@@ -277,7 +296,7 @@ def test_unknown_scheme_without_suggestion(plugins: list[EntryPoint]) -> None:
 
 @pytest.mark.parametrize("scheme", sorted(PLANNED_BACKENDS))
 def test_planned_schemes_are_not_available_yet(scheme: str, plugins: list[EntryPoint]) -> None:
-    if scheme in BUILTIN_BACKENDS:
+    if scheme in builtin_schemes():
         pytest.skip(f"{scheme} has shipped")
     with pytest.raises(ConfigurationError) as info:
         get_backend(scheme)
@@ -295,8 +314,9 @@ def test_planned_table_names_the_extras() -> None:
 def test_moving_a_planned_scheme_to_builtin(
     plugins: list[EntryPoint], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(BUILTIN_BACKENDS, "kafka", f"{HERE}:TOY_SPEC")
-    assert get_backend("kafka") is TOY_SPEC
+    monkeypatch.setattr(_registry, "BUILTIN_SPECS", [*BUILTIN_SPECS, f"{HERE}:KAFKA_SPEC"])
+    _registry._clear_caches()
+    assert get_backend("kafka") is KAFKA_SPEC
 
 
 def test_non_str_scheme() -> None:
@@ -314,7 +334,7 @@ def _module_exists(name: str) -> bool:
         return False
 
 
-@pytest.mark.parametrize(("scheme", "ref"), sorted(BUILTIN_BACKENDS.items()))
+@pytest.mark.parametrize(("scheme", "ref"), sorted(builtin_schemes().items()))
 def test_every_builtin_entry_imports(scheme: str, ref: str) -> None:
     module = ref.partition(":")[0]
     if not _module_exists(module):
@@ -340,7 +360,7 @@ def test_available_is_sorted_and_never_raises(plugins: list[EntryPoint]) -> None
     assert "toy" in schemes
     assert "broken" not in schemes
     assert "needy" not in schemes
-    assert not set(schemes) & (set(PLANNED_BACKENDS) - set(BUILTIN_BACKENDS))
+    assert not set(schemes) & (set(PLANNED_BACKENDS) - set(builtin_schemes()))
 
 
 def test_available_survives_a_failing_entry_point_scan(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -364,3 +384,75 @@ def test_importing_the_registry_imports_no_client_library() -> None:
     )
     root = Path(__file__).resolve().parents[1]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
+
+
+# --- one place to register a backend: its spec --------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["builtin entry", "runtime registration"])
+def test_a_backend_known_by_its_spec_alone_appears_everywhere(
+    how: str, plugins: list[EntryPoint], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if how == "builtin entry":
+        monkeypatch.setattr(_registry, "BUILTIN_SPECS", [*BUILTIN_SPECS, f"{HERE}:ZEBRA_SPEC"])
+        _registry._clear_caches()
+        assert builtin_schemes()["zebras"] == f"{HERE}:ZEBRA_SPEC"
+    else:
+        register_backend("zebra", ZEBRA_SPEC)
+        register_backend("zebras", ZEBRA_SPEC)
+    # errors: "did you mean", and the list of known schemes
+    with pytest.raises(ConfigurationError, match="did you mean 'zebra'") as info:
+        get_backend("zebar")
+    assert "zebras" in str(info.value)
+    # install hints, from the spec's extra
+    with pytest.raises(ConfigurationError) as info:
+        get_backend("zebras")
+    assert str(info.value) == (
+        "the zebra backend needs the 'surely_not_installed_mod' package: "
+        "pip install 'brokerkit[zebra]'"
+    )
+    # the conformance suite's variants (tests/conftest.py builds them from the specs)
+    assert ZEBRA_SPEC in all_specs()
+    import conftest
+
+    found = conftest.variants()
+    assert found["zebra"] == ("zebra://127.0.0.1", ZEBRA_SPEC)
+    assert found["zebra-fast"] == ("zebra://127.0.0.1?fast=1", ZEBRA_SPEC)
+    assert {"memory", "redis", "redis-pubsub"} <= set(found)
+
+
+def test_install_hint_of_a_third_party_requirement() -> None:
+    from dataclasses import replace
+
+    from brokerkit._registry import install_hint
+
+    assert install_hint(replace(ZEBRA_SPEC, extra="brokerkit-zebra[fast]")) == (
+        "pip install 'brokerkit-zebra[fast]'"
+    )
+    assert install_hint(replace(ZEBRA_SPEC, extra=None)) == (
+        "install the distribution that provides it"
+    )
+
+
+def test_memphis_installs_with_the_nats_extra(plugins: list[EntryPoint]) -> None:
+    if "memphis" in builtin_schemes():
+        spec = _registry._load("memphis")
+        assert spec.extra == "nats"
+    else:
+        with pytest.raises(ConfigurationError, match="'nats' extra"):
+            get_backend("memphis")
+
+
+def test_the_spec_default_port_completes_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    from brokerkit._api import _prepare
+
+    register_backend("zebra", replace_requires(ZEBRA_SPEC))
+    parsed, spec, _, _ = _prepare("zebra://h1,h2:1234", {})
+    assert spec.name == "zebra"
+    assert parsed.hosts == (("h1", 7777), ("h2", 1234))
+
+
+def replace_requires(spec: BackendSpec) -> BackendSpec:
+    from dataclasses import replace
+
+    return replace(spec, requires=())

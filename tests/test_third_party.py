@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parent.parent
+
 TOY_MODULE = """
 import dataclasses
 
@@ -136,4 +138,55 @@ def test_a_third_party_runs_the_suite_with_one_command(toy_site: Path, tmp_path:
     summary = re.search(r"(\d+) passed", result.stdout)
     assert summary is not None, result.stdout[-2000:]
     assert int(summary.group(1)) >= 10
+    assert "failed" not in result.stdout.splitlines()[-1]
+
+
+def _toolkit_example() -> str:
+    """The toyq backend module docs/testing.md shows (the block that defines ``spec``)."""
+    text = (ROOT / "docs" / "testing.md").read_text()
+    blocks = re.findall(r"^```python\n(.*?)^```", text, re.S | re.M)
+    [code] = [str(b) for b in blocks if "brokerkit.backends.toolkit" in b and "\nspec = " in b]
+    return code
+
+
+@pytest.mark.slow
+def test_the_documented_toolkit_backend_passes_the_suite(tmp_path: Path) -> None:
+    """docs/testing.md's toyq backend, installed with an entry point, runs the shipped
+    suite with the documented command: the toolkit is enough to write a backend."""
+    site = tmp_path / "site"
+    dist = site / "toyq_brokerkit-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (site / "toyq_brokerkit.py").write_text(_toolkit_example())
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toyq-brokerkit\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[brokerkit.backends]\ntoyq = toyq_brokerkit:spec\n")
+    project = tmp_path / "project"
+    (project / "tests").mkdir(parents=True)
+    (project / "tests" / "conftest.py").write_text(CONFTEST)
+    (project / "tests" / "test_brokerkit_conformance.py").write_text(SUITE)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests",
+            "--broker-url",
+            "toyq://conformance",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "asyncio_mode=auto",
+            "-k",
+            "round_trip or group or nack or dead_letter or close or gating or Mixed",
+        ],
+        cwd=project,
+        env=_env(site),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    summary = re.search(r"(\d+) passed", result.stdout)
+    assert summary is not None, result.stdout[-2000:]
+    assert int(summary.group(1)) >= 30
     assert "failed" not in result.stdout.splitlines()[-1]

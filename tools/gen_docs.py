@@ -9,7 +9,6 @@ A generated block sits between ``<!-- generated:NAME -->`` and ``<!-- end:NAME -
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import re
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ from brokerkit._options import (  # noqa: E402
     Option,
     OptionSchema,
 )
-from brokerkit._registry import BUILTIN_BACKENDS, PLANNED_BACKENDS  # noqa: E402
+from brokerkit._registry import BUILTIN_SPECS, PLANNED_BACKENDS  # noqa: E402
 from brokerkit._spec import BackendSpec, resolve_object  # noqa: E402
 from brokerkit._types import Capabilities  # noqa: E402
 from brokerkit._url import make_url  # noqa: E402
@@ -53,7 +52,7 @@ def options_table(schema: OptionSchema) -> str:
 
 def _specs() -> list[BackendSpec]:
     seen: dict[str, BackendSpec] = {}
-    for ref in BUILTIN_BACKENDS.values():
+    for ref in BUILTIN_SPECS:
         try:
             spec = resolve_object(ref)
         except ImportError:  # a backend still being written, or its client is missing
@@ -62,26 +61,20 @@ def _specs() -> list[BackendSpec]:
     return list(seen.values())
 
 
-VARIANTS = {
-    "memory": ["memory://"],
-    "redis": ["redis://localhost:6379/0", "redis://localhost:6379/0?mode=pubsub"],
-    "nats": [
-        "nats://localhost:4222",
-        "nats://localhost:4222?storage=memory",
-        "nats://localhost:4222?jetstream=false",
-    ],
-    "memphis": [
-        "memphis://localhost:4222",
-        "memphis://localhost:4222?send_poison_msg_to_dls=false",
-    ],
-}
+def _doc_urls(spec: BackendSpec) -> list[str]:
+    """The spec's test-variant URLs, as the docs show them (no per-test names)."""
+    urls = [
+        url.replace("bk-{unique}", "").replace("{unique}", "")
+        for url in spec.test_variants.values()
+    ]
+    return urls or [f"{spec.schemes[0]}://"]
 
 
 def capability_table() -> str:
-    fields = [f.name for f in dataclasses.fields(Capabilities)]
+    fields = list(Capabilities.names())
     rows = ["| URL | " + " | ".join(fields) + " |", "|---" * (len(fields) + 1) + "|"]
     for spec in _specs():
-        for url in VARIANTS.get(spec.name, [f"{spec.schemes[0]}://"]):
+        for url in _doc_urls(spec):
             parsed = make_url(url)
             opts = COMMON_OPTIONS.extend(*spec.options).resolve(
                 parsed.query_dict, {}, context=spec.name

@@ -45,7 +45,7 @@ class AsyncBroker(AOpenable):
         self._driver: AsyncDriver | None = None
         self._closed = False
         self._close_timeout: float | None = options.get("close_timeout")
-        self._children: set[Any] = set()
+        self._children: set[AsyncProducer | AsyncConsumer] = set()
         self._producer_schema = PRODUCER_OPTIONS.extend(*spec.producer_options)
         self._consumer_schema = CONSUMER_OPTIONS.extend(*spec.consumer_options)
 
@@ -70,6 +70,14 @@ class AsyncBroker(AOpenable):
                 "`await brokerkit.connect_async(...)` or `async with brokerkit.connect_async(...)`"
             )
         return self._driver
+
+    def _register(self, child: AsyncProducer | AsyncConsumer) -> None:
+        """Called by a producer/consumer once it is open: close() will close it."""
+        self._children.add(child)
+
+    def _unregister(self, child: AsyncProducer | AsyncConsumer) -> None:
+        """Called by a producer/consumer that closed itself."""
+        self._children.discard(child)
 
     def producer(self, topic: str, **options: Any) -> AsyncProducer:
         """A producer for ``topic``. Options: guarantee ("at-least-once" | "at-most-once"),

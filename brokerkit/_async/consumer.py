@@ -1,15 +1,19 @@
 """AsyncConsumer and AsyncMessage: prefetch buffer, ack batching, nack, dead-lettering.
 
-Policy decisions come from ``brokerkit._policy``; I/O goes through the driver in batches.
+Policy decisions come from ``brokerkit._policy``; I/O goes through the driver in batches:
+``fetch()`` to receive, one ``settle(acks, nacks, wait)`` to acknowledge and hand back.
+On a backend with ``Capabilities.cumulative_ack`` the acks are per-partition positions
+computed by :class:`~brokerkit._policy.acks.OffsetTracker` (never past an unacked message).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._acompat import ALock, AOpenable, monotonic
+from .._policy.acks import OffsetTracker
 from .._policy.commits import AckBatcher
 from .._policy.deadletter import dead_letter_headers, max_deliveries_reason
 from .._policy.guarantees import check_nack_delay
@@ -55,20 +59,18 @@ class AsyncMessage:
     timestamp: float | None
     delivery_count: int
 
-    def __init__(self, consumer: AsyncConsumer, delivery: Delivery) -> None:
+    def __init__(self, consumer: AsyncConsumer, topic: str, delivery: Delivery) -> None:
         self._consumer = consumer
         self._settled = False
-        (
-            self._token,
-            self.id,
-            self.value,
-            self.key,
-            headers,
-            self.timestamp,
-            self.delivery_count,
-        ) = delivery
+        self._token = delivery.token
+        self.id = delivery.id
+        self.value = delivery.value
+        self.key = delivery.key
+        headers = delivery.headers
         self.headers = headers if headers is not None else {}
-        self.topic = consumer.topic
+        self.timestamp = delivery.timestamp
+        self.delivery_count = delivery.delivery_count
+        self.topic = topic
 
     def __repr__(self) -> str:
         return (
@@ -79,19 +81,8 @@ class AsyncMessage:
 
     async def ack(self) -> None:
         """Acknowledge the message (a no-op on an at-most-once consumer, and when repeated)."""
-        if self._settled:
-            return
         consumer = self._consumer
-        batcher = consumer._batcher
-        if batcher is None:
-            return
-        if consumer._closed:
-            raise ClosedError(
-                f"consumer of {self.topic!r} is closed: message {self.id} was handed back "
-                "to the group and will be delivered again"
-            )
-        self._settled = True
-        if batcher.add(self._token):
+        if consumer._ack(self):
             await consumer._commit()
 
     async def nack(self, requeue: bool = True, delay: float | None = None) -> None:
@@ -102,7 +93,7 @@ class AsyncMessage:
     async def dead_letter(self, reason: str) -> None:
         """Move the message to the consumer's dead_letter_topic (recording the original
         topic, id, reason and delivery count in brokerkit-* headers) and ack it."""
-        await self._consumer._dead_letter(self, reason)
+        await self._consumer._dead_letter(self, reason, self.delivery_count)
 
 
 class AsyncConsumer(AOpenable):
@@ -127,10 +118,18 @@ class AsyncConsumer(AOpenable):
             self._batcher = AckBatcher(
                 self.commit_mode, options["commit_every"], options["commit_interval"]
             )
+        caps = broker.capabilities
+        #: Cumulative-ack backends: the commit watermark per partition (tokens are
+        #: ``(partition, offset)``); None where every message is acked on its own.
+        self._offsets: OffsetTracker | None = None
+        if caps.cumulative_ack and self._batcher is not None:
+            self._offsets = OffsetTracker()
         self._prefetch: int = options["prefetch"]
         self._prefetch_bytes: int = options["prefetch_bytes"]
         self._ahead = self._prefetch  # prefetch, lowered while messages are large
         self._max_deliveries: int | None = options["max_deliveries"]
+        #: The core enforces max_deliveries unless the broker does it natively.
+        self._limit: int | None = None if caps.native_dead_letter else self._max_deliveries
         self._dead_letter_topic: str | None = options["dead_letter_topic"]
         self._on_commit_error: Callable[[BaseException], Any] | None = options["on_commit_error"]
         self._backend_options = backend_options
@@ -158,9 +157,12 @@ class AsyncConsumer(AOpenable):
                 commit=self.commit_mode,
                 prefetch=self._prefetch,
                 options=self._backend_options,
+                max_deliveries=self._max_deliveries,
+                dead_letter_topic=self._dead_letter_topic,
+                offsets=self._offsets,
             )
             self._drv = await driver.open_consumer(self.topic, self.group, config)
-            self._broker._children.add(self)
+            self._broker._register(self)
         return self._drv
 
     # -- receiving ---------------------------------------------------------------------
@@ -224,6 +226,7 @@ class AsyncConsumer(AOpenable):
         if batcher is not None and batcher.tokens and batcher.due():
             await self._commit()
         deadline = None if timeout is None else monotonic() + timeout
+        topic = self.topic
         while True:
             if self._closing:
                 return []
@@ -238,12 +241,14 @@ class AsyncConsumer(AOpenable):
                     return []
                 raw = await drv.fetch(n, wait)
             if raw:
-                msgs = [AsyncMessage(self, d) for d in raw]
+                if self._offsets is not None:
+                    self._track(raw, self._offsets)
+                msgs = [AsyncMessage(self, topic, d) for d in raw]
                 # Per batch, not per message: size the next fetch from two samples.
-                size = len(raw[0][2]) + len(raw[-1][2])
+                size = len(raw[0].value) + len(raw[-1].value)
                 self._ahead = max(1, min(self._prefetch, 2 * self._prefetch_bytes // (size or 1)))
-                if self._max_deliveries is not None:
-                    msgs = await self._drop_exceeded(msgs, self._max_deliveries)
+                if self._limit is not None:
+                    msgs = await self._drop_exceeded(msgs, self._limit)
                     if not msgs:
                         continue
                 return msgs
@@ -253,27 +258,76 @@ class AsyncConsumer(AOpenable):
             if deadline is not None and monotonic() >= deadline:
                 return []
 
+    @staticmethod
+    def _track(raw: Sequence[Delivery], offsets: OffsetTracker) -> None:
+        """Record a fetched batch in the commit watermark, one call per partition run."""
+        run_part: Any = None
+        run: list[int] = []
+        for delivery in raw:
+            part, offset = delivery.token
+            if part != run_part:
+                if run:
+                    offsets.delivered_many(run_part, run)
+                run_part, run = part, []
+            run.append(offset)
+        if run:
+            offsets.delivered_many(run_part, run)
+
     async def _drop_exceeded(self, msgs: list[AsyncMessage], limit: int) -> list[AsyncMessage]:
+        """Dead-letter the messages delivered more than ``limit`` times (they came back
+        without a nack, e.g. after a crash): the application saw ``limit`` deliveries."""
+        if not any(msg.delivery_count > limit for msg in msgs):
+            return msgs
         keep = []
         for msg in msgs:
             if msg.delivery_count > limit:
-                await self._dead_letter(msg, max_deliveries_reason(limit))
+                await self._dead_letter(msg, max_deliveries_reason(limit), msg.delivery_count - 1)
             else:
                 keep.append(msg)
         return keep
 
     # -- settling ----------------------------------------------------------------------
 
-    async def _commit(self) -> None:
+    def _ack(self, msg: AsyncMessage) -> bool:
+        """Record the ack of ``msg``; True when the pending acks are due to be sent."""
+        if msg._settled:
+            return False
         batcher = self._batcher
-        drv = self._drv
-        if batcher is None or drv is None:
-            return
+        if batcher is None:
+            return False
+        if self._closed:
+            raise ClosedError(
+                f"consumer of {self.topic!r} is closed: message {msg.id} was handed back "
+                "to the group and will be delivered again"
+            )
+        msg._settled = True
+        token = msg._token
+        offsets = self._offsets
+        if offsets is not None:
+            offsets.ack(*token)
+        return batcher.add(token)
+
+    def _take_acks(self) -> list[Any]:
+        """The pending acks as the driver settles them: tokens, or the partitions'
+        positions where acks are cumulative."""
+        batcher = self._batcher
+        if batcher is None:
+            return []
         tokens = batcher.take()
-        if not tokens:
+        offsets = self._offsets
+        if offsets is None:
+            return tokens
+        return list(offsets.positions().items())
+
+    async def _commit(self) -> None:
+        drv = self._drv
+        if drv is None:
+            return
+        acks = self._take_acks()
+        if not acks:
             return
         try:
-            await drv.ack(tokens, self._sync_commit)
+            await drv.settle(acks, (), self._sync_commit)
         except BrokerError as exc:
             if self._sync_commit:
                 raise
@@ -296,7 +350,9 @@ class AsyncConsumer(AOpenable):
         drv = self._drv
         if batcher is None or drv is None or not batcher.tokens:
             return
-        await drv.ack(batcher.take(), True)
+        acks = self._take_acks()
+        if acks:
+            await drv.settle(acks, (), True)
 
     async def _nack(self, msg: AsyncMessage, requeue: bool, delay: float | None) -> None:
         if self._batcher is None:
@@ -311,18 +367,41 @@ class AsyncConsumer(AOpenable):
             raise ClosedError(f"consumer of {self.topic!r} is closed")
         if not requeue:
             if self._dead_letter_topic is not None:
-                await self._dead_letter(msg, "nacked with requeue=False")
+                await self._dead_letter(msg, "nacked with requeue=False", msg.delivery_count)
             else:
                 await msg.ack()  # dropped on purpose, as asked
             return
         check_nack_delay(self._broker.capabilities, self._broker.backend, delay)
-        msg._settled = True
+        limit = self._limit
+        if limit is not None and msg.delivery_count >= limit:
+            # The last delivery allowed: dead-letter now rather than deliver it again.
+            await self._dead_letter(msg, max_deliveries_reason(limit), msg.delivery_count)
+            return
         drv = self._drv
         if drv is None:
             raise ClosedError(f"consumer of {self.topic!r} is closed")
-        await drv.nack([msg._token], delay)
+        msg._settled = True
+        offsets = self._offsets
+        if offsets is not None:
+            self._rewind(offsets, msg._token)
+        # Pending acks go in the same call: one settle() for the batch. A nack returns
+        # once the message is handed back.
+        acks = self._take_acks() if self._batcher.tokens else []
+        await drv.settle(acks, ((msg._token, delay),), True)
 
-    async def _dead_letter(self, msg: AsyncMessage, reason: str) -> None:
+    def _rewind(self, offsets: OffsetTracker, token: Any) -> None:
+        """A nack on a cumulative-ack backend: the partition is read again from the nacked
+        offset, so the buffered messages after it are dropped (they come again)."""
+        part, offset = token
+        offsets.rewind(part, offset)
+        buf = self._buf
+        if buf:
+            kept = [m for m in buf if m._token[0] != part or m._token[1] < offset]
+            if len(kept) != len(buf):
+                buf.clear()
+                buf.extend(kept)
+
+    async def _dead_letter(self, msg: AsyncMessage, reason: str, deliveries: int) -> None:
         topic = self._dead_letter_topic
         if topic is None:
             raise ConfigurationError(
@@ -340,7 +419,7 @@ class AsyncConsumer(AOpenable):
             topic=msg.topic,
             id=msg.id,
             reason=reason,
-            delivery_count=msg.delivery_count,
+            delivery_count=deliveries,
         )
         await dlq._send_confirmed(msg.value, msg.key, headers)
         await msg.ack()
@@ -355,11 +434,16 @@ class AsyncConsumer(AOpenable):
         self._closing = True
         async with self._fetch_lock:
             self._closed = True
-        self._broker._children.discard(self)
+        self._broker._unregister(self)
         drv = self._drv
         try:
-            if drv is not None and self._batcher is not None and self._batcher.tokens:
-                await drv.ack(self._batcher.take(), True)
+            if drv is not None and self._batcher is not None:
+                # One last settle: the pending acks, and the prefetched messages the
+                # application never saw go back to the group at once.
+                acks = self._take_acks()
+                nacks = [(m._token, None) for m in self._buf]
+                if acks or nacks:
+                    await drv.settle(acks, nacks, True)
         finally:
             self._drv = None
             self._buf.clear()

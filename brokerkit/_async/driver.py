@@ -19,30 +19,11 @@ Every call may raise only brokerkit errors (map client errors in one place per d
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 from .._spec import ConsumerConfig, ProducerConfig
+from .._types import Delivery as Delivery  # defined once, shared by both APIs
 from .._types import Record
-
-
-class Delivery(NamedTuple):
-    """One fetched message, as a driver hands it to the core."""
-
-    token: Any
-    """What the driver needs to settle the message later (a stream id, a delivery tag, a
-    JetStream message...); the core hands it back unchanged in ``settle()``. On a backend
-    with ``Capabilities.cumulative_ack`` it must be a ``(partition, offset)`` tuple, with
-    ``offset`` an int increasing within the partition."""
-    id: str
-    """The broker's id of the message (offset, sequence, delivery tag or stream id)."""
-    value: bytes
-    key: bytes | None
-    headers: dict[str, str] | None
-    timestamp: float | None
-    """Seconds since the epoch when the broker stored it, where it says."""
-    delivery_count: int
-    """1 on first delivery (where ``Capabilities.delivery_count``; else always 1)."""
-
 
 #: What :meth:`AsyncProducerDriver.wait` reports: ``None`` when every record of the batch
 #: is stored; else one entry per record, in order: ``None`` (stored) or the exception

@@ -115,7 +115,7 @@ class AsyncProducer(AOpenable):
             self._drv = drv
             self._flusher = aspawn(self._flush_loop, f"brokerkit-producer-{self.topic}")
             self._open = True
-            self._broker._children.add(self)
+            self._broker._register(self)
         return self._drv
 
     # -- sending -----------------------------------------------------------------------
@@ -201,7 +201,7 @@ class AsyncProducer(AOpenable):
             return
         self._closed = True
         self._open = False
-        self._broker._children.discard(self)
+        self._broker._unregister(self)
         drv = self._drv
         if drv is None:
             return

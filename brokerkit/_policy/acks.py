@@ -69,6 +69,19 @@ class OffsetTracker:
         part = self._parts.get(partition)
         return len(part.outstanding) if part else 0
 
+    def rewind(self, partition: Hashable, offset: int) -> None:
+        """A nack of ``offset``: the partition is read again from there, so the deliveries
+        from ``offset`` on are forgotten (acked or not: they come again and are recorded
+        anew). The position never moves past ``offset`` until it is acked again."""
+        part = self._parts.get(partition)
+        if part is None:
+            return
+        outstanding = part.outstanding
+        while outstanding and outstanding[-1] >= offset:
+            outstanding.pop()
+        if part.acked:
+            part.acked = {o for o in part.acked if o < offset}
+
     def revoke(self, partition: Hashable) -> None:
         """Forget a partition (rebalance): its unacked messages will come again."""
         self._parts.pop(partition, None)

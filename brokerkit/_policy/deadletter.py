@@ -16,7 +16,7 @@ def exceeded(delivery_count: int, max_deliveries: int | None) -> bool:
 
 
 def max_deliveries_reason(max_deliveries: int) -> str:
-    return f"delivered more than max_deliveries={max_deliveries} times without an ack"
+    return f"delivered max_deliveries={max_deliveries} times without an ack"
 
 
 def dead_letter_headers(

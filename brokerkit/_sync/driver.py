@@ -2,10 +2,10 @@
 """The driver seam: what a backend implements. Batch-oriented, no policy.
 
 A driver translates to one client library and nothing more. The core (the facade in
-``brokerkit/_async`` and the sans-I/O ``brokerkit._policy``) does everything else:
+``brokerkit/_sync`` and the sans-I/O ``brokerkit._policy``) does everything else:
 
 - **producing**: ``send()`` only buffers; the core hands buffered records to
-  :meth:`AsyncProducerDriver.publish` in batches, later asks :meth:`AsyncProducerDriver.wait`
+  :meth:`SyncProducerDriver.publish` in batches, later asks :meth:`SyncProducerDriver.wait`
   for their outcomes, and decides what to raise and when (``DeliveryError`` naming the
   refused messages from the next ``send()``, ``flush()`` or ``close()``; ``TimeoutError``
   with the count still unconfirmed). A driver never buffers or retries on its own;
@@ -20,32 +20,13 @@ Every call may raise only brokerkit errors (map client errors in one place per d
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 from .._spec import ConsumerConfig, ProducerConfig
+from .._types import Delivery as Delivery  # defined once, shared by both APIs
 from .._types import Record
 
-
-class Delivery(NamedTuple):
-    """One fetched message, as a driver hands it to the core."""
-
-    token: Any
-    """What the driver needs to settle the message later (a stream id, a delivery tag, a
-    JetStream message...); the core hands it back unchanged in ``settle()``. On a backend
-    with ``Capabilities.cumulative_ack`` it must be a ``(partition, offset)`` tuple, with
-    ``offset`` an int increasing within the partition."""
-    id: str
-    """The broker's id of the message (offset, sequence, delivery tag or stream id)."""
-    value: bytes
-    key: bytes | None
-    headers: dict[str, str] | None
-    timestamp: float | None
-    """Seconds since the epoch when the broker stored it, where it says."""
-    delivery_count: int
-    """1 on first delivery (where ``Capabilities.delivery_count``; else always 1)."""
-
-
-#: What :meth:`AsyncProducerDriver.wait` reports: ``None`` when every record of the batch
+#: What :meth:`SyncProducerDriver.wait` reports: ``None`` when every record of the batch
 #: is stored; else one entry per record, in order: ``None`` (stored) or the exception
 #: saying why that record was refused or lost (a brokerkit error).
 Outcomes = Sequence[BaseException | None] | None

@@ -131,13 +131,12 @@ def gather(*fns: Callable[[], T]) -> list[T]:
 #: Capabilities a case can be gated on, with no way to ask for them at creation: where
 #: such a capability is false, the case is skipped with the reason (there is nothing to
 #: assert). Every other capability has a probe below that asserts UnsupportedError.
-_UNASKABLE = frozenset(
-    {"persistent", "ordered", "replay", "idempotent_produce", "headers", "native_dead_letter"}
-)
 _PROBED = frozenset(
     {"at_least_once", "at_most_once", "consumer_groups", "delivery_count", "nack_delay"}
 )
-KNOWN_CAPABILITIES = _UNASKABLE | _PROBED
+#: Every capability field (derived from the dataclass, never retyped).
+KNOWN_CAPABILITIES = frozenset(Capabilities.names())
+_UNASKABLE = KNOWN_CAPABILITIES - _PROBED
 
 
 def _expect_unsupported(capability: str, exc: UnsupportedError) -> None:

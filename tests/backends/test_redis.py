@@ -1,6 +1,6 @@
 """Redis-specific behaviour of the redis:// backend, against real Redis servers.
 
-The shared server on 127.0.0.1:6379 (DEVELOPERS.md) is used for most tests; tests that
+The shared server on 127.0.0.1:6379 (CONTRIBUTING.md) is used for most tests; tests that
 need a password, a memory limit or a restart start their own ``redis-server`` on a free
 port. Unreachable Redis: skip on a laptop, fail with CI=true.
 """
@@ -545,10 +545,34 @@ def test_max_deliveries_dead_letters_using_pending_counts(topic: str) -> None:
         assert moved is not None
         assert moved.value == b"poison"
         assert moved.headers["a"] == "b"
-        assert moved.headers["brokerkit-delivery-count"] == "3"
+        assert moved.headers["brokerkit-delivery-count"] == "2"  # the deliveries made
         assert moved.headers["brokerkit-original-topic"] == topic
         moved.ack()
         consumer.close()
+        dead.close()
+
+
+def test_max_deliveries_counts_deliveries_lost_to_closed_members(topic: str) -> None:
+    """Never nacked, only handed back by close(): the third delivery (count 3 in XPENDING)
+    goes to the dead-letter topic, recording the 2 deliveries the application saw."""
+    dlq = topic + "-dlq"
+    opts: dict[str, Any] = {"group": "g", "max_deliveries": 2, "dead_letter_topic": dlq}
+    with brokerkit.connect(URL) as broker:
+        dead = broker.consumer(dlq, group="g")
+        with broker.producer(topic) as producer:
+            producer.send(b"poison")
+        for n in (1, 2):
+            with broker.consumer(topic, **opts) as member:
+                msg = member.receive(timeout=3)
+                assert msg is not None
+                assert msg.delivery_count == n
+        with broker.consumer(topic, **opts) as member:
+            assert member.receive(timeout=1.5) is None
+        moved = dead.receive(timeout=3)
+        assert moved is not None
+        assert moved.value == b"poison"
+        assert moved.headers["brokerkit-delivery-count"] == "2"
+        moved.ack()
         dead.close()
 
 

@@ -40,4 +40,7 @@ spec = BackendSpec(
     async_driver="brokerkit.backends.memory._async.driver:AsyncMemoryDriver",
     sync_driver="brokerkit.backends.memory._sync.driver:SyncMemoryDriver",
     description="in-process broker (the embedded default)",
+    # {unique}: a fresh broker per test
+    test_variants={"memory": "memory://bk-{unique}"},
+    bench_baseline="brokerkit.bench.baselines.memory:BASELINE",
 )

@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from ..._async.driver import Delivery as Delivery
 from ..._types import Record
 
 #: A topic's log is trimmed of what every group has consumed once this many entries, or
@@ -168,10 +169,10 @@ class MemoryBroker:
 
     def fetch(
         self, member: Member, n: int, at_most_once: bool, waiter: WakeUp | None = None
-    ) -> tuple[list[Any], float | None]:
+    ) -> tuple[list[Delivery], float | None]:
         """Up to ``n`` deliveries for ``member``; when none, register ``waiter`` and return
         the time the next delayed message is due (or None)."""
-        out: list[Any] = []
+        out: list[Delivery] = []
         with self.lock:
             topic = member.topic
             group = member.group
@@ -195,7 +196,7 @@ class MemoryBroker:
                     else:
                         counts[off] = count
                         pending[off] = mid
-                    out.append((off, str(off), v, k, dict(h) if h else None, ts, count))
+                    out.append(Delivery(off, str(off), v, k, dict(h) if h else None, ts, count))
             start = group.cursor
             stop = min(topic.base + len(log), start + n - len(out))
             if stop > start:
@@ -211,7 +212,7 @@ class MemoryBroker:
         # New deliveries are built outside the lock: other members and producers go on.
         out.extend(
             [
-                (off, str(off), v, k, dict(h) if h else None, ts, 1)
+                Delivery(off, str(off), v, k, dict(h) if h else None, ts, 1)
                 for off, (v, k, h, ts) in zip(range(start, stop), fresh, strict=True)
             ]
         )
@@ -221,7 +222,7 @@ class MemoryBroker:
         with self.lock, contextlib.suppress(ValueError):
             member.topic.waiters.remove(waiter)
 
-    def ack(self, member: Member, offsets: list[int]) -> None:
+    def ack(self, member: Member, offsets: Sequence[int]) -> None:
         with self.lock:
             group = member.group
             pending = group.pending
@@ -233,7 +234,7 @@ class MemoryBroker:
                     if counts:
                         counts.pop(off, None)
 
-    def nack(self, member: Member, offsets: list[int], delay: float | None) -> None:
+    def nack(self, member: Member, offsets: Sequence[int], delay: float | None) -> None:
         with self.lock:
             group = member.group
             mid = member.id

@@ -186,7 +186,7 @@ spec = BackendSpec(
     default_port=4222,
     description="Memphis-style stations on NATS JetStream",
     test_variants={
-        "memphis": "memphis://127.0.0.1:4222?request_timeout=5",
+        "memphis": "memphis://127.0.0.1:4222",
     },
     test_cleanup="brokerkit.backends.nats._cleanup:cleanup",
     test_setup="brokerkit.backends.nats._testing:test_server",

@@ -294,7 +294,7 @@ spec = BackendSpec(
     default_port=4222,
     description="NATS JetStream (streams, durable pull consumers); ?jetstream=false for core NATS",
     test_variants={
-        "nats": "nats://127.0.0.1:4222?ack_wait=5&request_timeout=5",
+        "nats": "nats://127.0.0.1:4222?ack_wait=5",
         "nats-core": "nats://127.0.0.1:4222?jetstream=false",
     },
     test_cleanup="brokerkit.backends.nats._cleanup:cleanup",

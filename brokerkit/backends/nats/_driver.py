@@ -645,13 +645,6 @@ class CoreConsumer:
     async def settle(self, acks: Sequence[Any], nacks: Sequence[Any], wait: bool) -> None:
         return None
 
-    # Interim adapters for the consumer core until it calls settle() (issue 7).
-    async def ack(self, tokens: Sequence[Any], wait: bool) -> None:
-        await self.settle(tokens, [], wait)
-
-    async def nack(self, tokens: Sequence[Any], delay: float | None) -> None:
-        await self.settle([], [(t, delay) for t in tokens], False)
-
     async def close(self, timeout: float | None) -> None:
         sub, self._sub = self._sub, None
         self._buf.clear()
@@ -901,13 +894,6 @@ class PullConsumer:
                 await pub(reply, _nak(delay))
                 self._unsettled.discard(reply)
 
-    # Interim adapters for the consumer core until it calls settle() (issue 7).
-    async def ack(self, tokens: Sequence[Any], wait: bool) -> None:
-        await self.settle(tokens, [], wait)
-
-    async def nack(self, tokens: Sequence[Any], delay: float | None) -> None:
-        await self.settle([], [(t, delay) for t in tokens], False)
-
     async def _on_ack_reply(self, msg: Msg) -> None:
         state = self._ack_batches.get(msg.subject)
         if state is None:
@@ -971,7 +957,7 @@ class PullConsumer:
                     topic=self._topic,
                     id=d.id,
                     reason=reason,
-                    delivery_count=d.delivery_count,
+                    delivery_count=d.delivery_count - 1,  # the deliveries made
                 ),
             )
             for d in poison

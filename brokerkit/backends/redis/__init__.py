@@ -168,4 +168,10 @@ spec = BackendSpec(
     requires=("redis",),
     default_port=6379,
     description="Redis Streams with consumer groups; ?mode=pubsub for Pub/Sub",
+    test_variants={
+        "redis": "redis://127.0.0.1:6379/0",
+        "redis-pubsub": "redis://127.0.0.1:6379/0?mode=pubsub",
+    },
+    test_cleanup="brokerkit.backends.redis._testing:cleanup",
+    bench_baseline="brokerkit.bench.baselines.redis:BASELINE",
 )

@@ -83,7 +83,7 @@ def _slow_entry(mid: bytes, sid: str, fields: Sequence[bytes], ts: float, count:
             if headers is None:
                 headers = {}
             headers[_dec(name[2:])] = _dec(fields[i + 1])
-    return (mid, sid, value, key, headers, ts, count)
+    return Delivery(mid, sid, value, key, headers, ts, count)
 
 
 def decode_entries(entries: Sequence[Any], counts: Sequence[int] | None = None) -> list[Delivery]:
@@ -111,7 +111,7 @@ def decode_entries(entries: Sequence[Any], counts: Sequence[int] | None = None) 
         if counts is not None:
             count = counts[i]
         if len(fields) == 2 and fields[0] == F_VALUE:
-            append((mid, sid, fields[1], None, None, ts, count))
+            append(Delivery(mid, sid, fields[1], None, None, ts, count))
         else:
             append(_slow_entry(mid, sid, fields, ts, count))
     return out

@@ -41,7 +41,8 @@ class _Sender:
                 for value, key in zip(values, keys, strict=True):
                     await send(value, key)
         elif mode == "confirmed":
-            pairs = list(zip(values, keys or [None] * len(values), strict=True))
+            ks: list[bytes | None] = list(keys) if keys is not None else [None] * len(values)
+            pairs = list(zip(values, ks, strict=True))
             await acall_concurrently(self._confirmed, pairs)
         elif self._single and len(values) == 1:
             await producer.send(values[0], keys[0] if keys is not None else None)

@@ -1,19 +1,23 @@
 """Raw-client baselines: the same workload driven through a broker's client library
 directly, so the report shows brokerkit's ratio to it.
 
-One module per URL scheme, each exposing ``BASELINE`` (a ``targets.Baseline``). A new
-backend adds its baseline as one file here and one line in :data:`BASELINES`, or at run
-time with :func:`register_baseline`.
+A backend names its baseline in its spec (``BackendSpec.bench_baseline``, a
+``"module:attr"`` of a ``targets.Baseline``; the built-in ones live in this package), so
+adding one needs no edit here. :func:`register_baseline` overrides it at run time.
 """
 
 from __future__ import annotations
 
 import importlib
 
+from ..._registry import get_backend
+from ..._spec import resolve_object
+from ...errors import ConfigurationError
 from ..targets import Baseline
 
-__all__ = ["BASELINES", "get_baseline", "register_baseline"]
+__all__ = ["get_baseline", "register_baseline"]
 
+<<<<<<< HEAD
 #: URL scheme -> module that defines ``BASELINE``.
 BASELINES: dict[str, str] = {
     "memory": "brokerkit.bench.baselines.memory",
@@ -23,17 +27,28 @@ BASELINES: dict[str, str] = {
     "rediss": "brokerkit.bench.baselines.redis",
     "tls": "brokerkit.bench.baselines.nats",
 }
+=======
+#: Run-time overrides: URL scheme -> module that defines ``BASELINE``.
+_OVERRIDES: dict[str, str] = {}
+>>>>>>> main
 
 
 def register_baseline(scheme: str, module: str) -> None:
     """Use the ``BASELINE`` of ``module`` (a dotted import path) for URLs of ``scheme``."""
-    BASELINES[scheme.lower()] = module
+    _OVERRIDES[scheme.lower()] = module
 
 
 def get_baseline(scheme: str) -> Baseline | None:
-    """The baseline for ``scheme``, or None when there is none."""
-    module = BASELINES.get(scheme.lower())
-    if module is None:
+    """The baseline for ``scheme`` (from its backend's spec), or None when there is none."""
+    module = _OVERRIDES.get(scheme.lower())
+    if module is not None:
+        baseline: Baseline = importlib.import_module(module).BASELINE
+        return baseline
+    try:
+        spec = get_backend(scheme)
+    except ConfigurationError:
         return None
-    baseline: Baseline = importlib.import_module(module).BASELINE
-    return baseline
+    if spec.bench_baseline is None:
+        return None
+    found: Baseline = resolve_object(spec.bench_baseline)
+    return found

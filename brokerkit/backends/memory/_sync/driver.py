@@ -10,7 +10,7 @@ from ...._acompat import Waiter, monotonic
 from ...._spec import ConsumerConfig, ProducerConfig
 from ...._types import Capabilities, Guarantee, Record
 from ...._url import BrokerURL
-from .._store import Member, MemoryBroker, get_broker
+from .._store import Delivery, Member, MemoryBroker, get_broker
 
 
 class SyncMemoryProducer:
@@ -38,7 +38,7 @@ class SyncMemoryConsumer:
         self._member = member
         self._at_most_once = config.guarantee is Guarantee.AT_MOST_ONCE
 
-    def fetch(self, max_messages: int, timeout: float | None) -> list[Any]:
+    def fetch(self, max_messages: int, timeout: float | None) -> list[Delivery]:
         broker = self._broker
         out, _ = broker.fetch(self._member, max_messages, self._at_most_once)
         if out or timeout == 0:
@@ -62,11 +62,18 @@ class SyncMemoryConsumer:
             if not waiter.wait(wait):
                 broker.discard_waiter(member, waiter)
 
-    def ack(self, tokens: list[Any], wait: bool) -> None:
-        self._broker.ack(self._member, tokens)
-
-    def nack(self, tokens: list[Any], delay: float | None) -> None:
-        self._broker.nack(self._member, tokens, delay)
+    def settle(
+        self, acks: Sequence[Any], nacks: Sequence[tuple[Any, float | None]], wait: bool
+    ) -> None:
+        broker = self._broker
+        if acks:
+            broker.ack(self._member, acks)
+        if nacks:
+            by_delay: dict[float | None, list[int]] = {}
+            for token, delay in nacks:
+                by_delay.setdefault(delay, []).append(token)
+            for delay, tokens in by_delay.items():
+                broker.nack(self._member, tokens, delay)
 
     def close(self, timeout: float | None) -> None:
         self._broker.leave(self._member)

@@ -366,30 +366,38 @@ class AsyncRedisConsumer:
 
     # -- settling ------------------------------------------------------------------------
 
-    async def ack(self, tokens: list[Any], wait: bool) -> None:
+    async def settle(
+        self, acks: Sequence[Any], nacks: Sequence[tuple[Any, float | None]], wait: bool
+    ) -> None:
         with self._errors():
-            try:
-                await self._client.execute_command("XACK", self._stream, self._group, *tokens)
-            except ResponseError as exc:
-                if not is_error(exc, "NOGROUP"):
-                    raise
-                # The group is gone with its pending-entries list: nothing is left to ack.
+            if acks:
+                try:
+                    await self._client.execute_command("XACK", self._stream, self._group, *acks)
+                except ResponseError as exc:
+                    if not is_error(exc, "NOGROUP"):
+                        raise
+                    # The group is gone with its pending-entries list: nothing to ack.
+            if nacks:
+                by_delay: dict[float | None, list[Any]] = {}
+                for token, delay in nacks:
+                    by_delay.setdefault(delay, []).append(token)
+                for delay, tokens in by_delay.items():
+                    await self._nack(tokens, delay)
 
-    async def nack(self, tokens: list[Any], delay: float | None) -> None:
+    async def _nack(self, tokens: list[Any], delay: float | None) -> None:
         delay_ms = int((delay or 0) * 1000)
         now = monotonic()
-        with self._errors():
-            if delay_ms <= 0:
-                await self._xclaim(self._name, tokens, LONG_IDLE_MS)
-                self._next_claim = now
-            elif delay_ms <= self._vt_ms:
-                await self._xclaim(self._name, tokens, self._vt_ms - delay_ms)
-                due = now + delay_ms / 1000
-                self._delayed.append([due, tokens, True])
-                self._next_claim = min(self._next_claim, due)
-            else:
-                await self._xclaim(self._name, tokens, 0)
-                self._delayed.append([now + delay_ms / 1000, tokens, False])
+        if delay_ms <= 0:
+            await self._xclaim(self._name, tokens, LONG_IDLE_MS)
+            self._next_claim = now
+        elif delay_ms <= self._vt_ms:
+            await self._xclaim(self._name, tokens, self._vt_ms - delay_ms)
+            due = now + delay_ms / 1000
+            self._delayed.append([due, tokens, True])
+            self._next_claim = min(self._next_claim, due)
+        else:
+            await self._xclaim(self._name, tokens, 0)
+            self._delayed.append([now + delay_ms / 1000, tokens, False])
 
     async def close(self, timeout: float | None) -> None:
         client = self._client
@@ -477,14 +485,13 @@ class AsyncRedisSubscriber:
                     continue
                 value, key, headers = decode_frame(msg["data"])
                 self._seq += 1
-                out.append((None, str(self._seq), value, key, headers, None, 1))
+                out.append(Delivery(None, str(self._seq), value, key, headers, None, 1))
         return out
 
-    async def ack(self, tokens: list[Any], wait: bool) -> None:
-        return None
-
-    async def nack(self, tokens: list[Any], delay: float | None) -> None:
-        return None
+    async def settle(
+        self, acks: Sequence[Any], nacks: Sequence[tuple[Any, float | None]], wait: bool
+    ) -> None:
+        return None  # at-most-once: nothing to settle
 
     async def close(self, timeout: float | None) -> None:
         with contextlib.suppress(Exception):
@@ -579,7 +586,11 @@ class AsyncRedisDriver:
             subscriber = AsyncRedisSubscriber(client.pubsub(), self._errors, opts["socket_timeout"])
             await subscriber.subscribe(self._key(topic), opts["connect_timeout"])
             return subscriber
-        visibility = config.options.get("visibility_timeout") or opts["visibility_timeout"]
+        visibility = (
+            config.ack_deadline
+            or config.options.get("visibility_timeout")
+            or opts["visibility_timeout"]
+        )
         consumer = AsyncRedisConsumer(
             client,
             self._no_retry(),

@@ -365,30 +365,38 @@ class SyncRedisConsumer:
 
     # -- settling ------------------------------------------------------------------------
 
-    def ack(self, tokens: list[Any], wait: bool) -> None:
+    def settle(
+        self, acks: Sequence[Any], nacks: Sequence[tuple[Any, float | None]], wait: bool
+    ) -> None:
         with self._errors():
-            try:
-                self._client.execute_command("XACK", self._stream, self._group, *tokens)
-            except ResponseError as exc:
-                if not is_error(exc, "NOGROUP"):
-                    raise
-                # The group is gone with its pending-entries list: nothing is left to ack.
+            if acks:
+                try:
+                    self._client.execute_command("XACK", self._stream, self._group, *acks)
+                except ResponseError as exc:
+                    if not is_error(exc, "NOGROUP"):
+                        raise
+                    # The group is gone with its pending-entries list: nothing to ack.
+            if nacks:
+                by_delay: dict[float | None, list[Any]] = {}
+                for token, delay in nacks:
+                    by_delay.setdefault(delay, []).append(token)
+                for delay, tokens in by_delay.items():
+                    self._nack(tokens, delay)
 
-    def nack(self, tokens: list[Any], delay: float | None) -> None:
+    def _nack(self, tokens: list[Any], delay: float | None) -> None:
         delay_ms = int((delay or 0) * 1000)
         now = monotonic()
-        with self._errors():
-            if delay_ms <= 0:
-                self._xclaim(self._name, tokens, LONG_IDLE_MS)
-                self._next_claim = now
-            elif delay_ms <= self._vt_ms:
-                self._xclaim(self._name, tokens, self._vt_ms - delay_ms)
-                due = now + delay_ms / 1000
-                self._delayed.append([due, tokens, True])
-                self._next_claim = min(self._next_claim, due)
-            else:
-                self._xclaim(self._name, tokens, 0)
-                self._delayed.append([now + delay_ms / 1000, tokens, False])
+        if delay_ms <= 0:
+            self._xclaim(self._name, tokens, LONG_IDLE_MS)
+            self._next_claim = now
+        elif delay_ms <= self._vt_ms:
+            self._xclaim(self._name, tokens, self._vt_ms - delay_ms)
+            due = now + delay_ms / 1000
+            self._delayed.append([due, tokens, True])
+            self._next_claim = min(self._next_claim, due)
+        else:
+            self._xclaim(self._name, tokens, 0)
+            self._delayed.append([now + delay_ms / 1000, tokens, False])
 
     def close(self, timeout: float | None) -> None:
         client = self._client
@@ -431,7 +439,7 @@ class SyncRedisConsumer:
 class SyncRedisSubscriber:
     """A Pub/Sub subscription to one channel (at-most-once: nothing to ack).
 
-    Messages are read through :class:`AsyncPubSubReader`, which never gives up on a
+    Messages are read through :class:`SyncPubSubReader`, which never gives up on a
     message that has begun to arrive (see its sync twin for why that matters).
     """
 
@@ -474,14 +482,13 @@ class SyncRedisSubscriber:
                     continue
                 value, key, headers = decode_frame(msg["data"])
                 self._seq += 1
-                out.append((None, str(self._seq), value, key, headers, None, 1))
+                out.append(Delivery(None, str(self._seq), value, key, headers, None, 1))
         return out
 
-    def ack(self, tokens: list[Any], wait: bool) -> None:
-        return None
-
-    def nack(self, tokens: list[Any], delay: float | None) -> None:
-        return None
+    def settle(
+        self, acks: Sequence[Any], nacks: Sequence[tuple[Any, float | None]], wait: bool
+    ) -> None:
+        return None  # at-most-once: nothing to settle
 
     def close(self, timeout: float | None) -> None:
         with contextlib.suppress(Exception):
@@ -540,7 +547,7 @@ class SyncRedisDriver:
     def _producer_client(self, retrying: bool) -> Any:
         """The clients producers share: with retries (at-least-once) or without (a retried
         command could store an at-most-once message twice). Each batch is bounded by one
-        deadline (see ``_compat.PRODUCER_OVERRIDES``), not by a timeout per reply."""
+        deadline (see ``_compat.SYNC_PRODUCER_OVERRIDES``), not by a timeout per reply."""
         index = 0 if retrying else 1
         client = self._producers[index]
         if client is None:
@@ -576,7 +583,11 @@ class SyncRedisDriver:
             subscriber = SyncRedisSubscriber(client.pubsub(), self._errors, opts["socket_timeout"])
             subscriber.subscribe(self._key(topic), opts["connect_timeout"])
             return subscriber
-        visibility = config.options.get("visibility_timeout") or opts["visibility_timeout"]
+        visibility = (
+            config.ack_deadline
+            or config.options.get("visibility_timeout")
+            or opts["visibility_timeout"]
+        )
         consumer = SyncRedisConsumer(
             client,
             self._no_retry(),

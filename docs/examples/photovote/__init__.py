@@ -1,0 +1,1 @@
+"""PhotoVote: a FastAPI app publishing typed events, and a processor counting votes."""
