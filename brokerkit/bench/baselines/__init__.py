@@ -17,20 +17,8 @@ from ..targets import Baseline
 
 __all__ = ["get_baseline", "register_baseline"]
 
-<<<<<<< HEAD
-#: URL scheme -> module that defines ``BASELINE``.
-BASELINES: dict[str, str] = {
-    "memory": "brokerkit.bench.baselines.memory",
-    "memphis": "brokerkit.bench.baselines.nats",
-    "nats": "brokerkit.bench.baselines.nats",
-    "redis": "brokerkit.bench.baselines.redis",
-    "rediss": "brokerkit.bench.baselines.redis",
-    "tls": "brokerkit.bench.baselines.nats",
-}
-=======
 #: Run-time overrides: URL scheme -> module that defines ``BASELINE``.
 _OVERRIDES: dict[str, str] = {}
->>>>>>> main
 
 
 def register_baseline(scheme: str, module: str) -> None:
