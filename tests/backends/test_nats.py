@@ -27,6 +27,7 @@ from tcp_faults import Link, NotRedisServer, SilentServer
 
 import brokerkit
 from brokerkit._api import _prepare
+from brokerkit._registry import get_backend
 from brokerkit._spec import ConsumerConfig, ProducerConfig, resolve_object
 from brokerkit._types import H_MESSAGE_ID, Commit, Guarantee
 from brokerkit.backends.nats._codec import (
@@ -261,6 +262,17 @@ def test_capability_rows_per_url_variant(url: str, expected: dict[str, bool]) ->
     _, _, _, caps = _prepare(url, {})
     for name, value in expected.items():
         assert getattr(caps, name) is value, name
+
+
+def test_capabilities_read_unresolved_url_options_too() -> None:
+    for url, field, value in [
+        ("nats://h?jetstream=false", "at_least_once", False),
+        ("nats://h?jetstream=true", "at_least_once", True),
+        ("memphis://h?send_poison_msg_to_dls=false", "native_dead_letter", False),
+    ]:
+        parsed = brokerkit.make_url(url)
+        spec = get_backend(parsed.scheme)
+        assert getattr(spec.capabilities(parsed, parsed.query_dict), field) is value
 
 
 def test_bad_options_are_configuration_errors() -> None:

@@ -20,7 +20,7 @@ from ..._options import Option, OptionSchema
 from ..._spec import BackendSpec
 from ..._types import Capabilities
 from ..._url import BrokerURL
-from ..nats import CONNECTION_OPTIONS, JETSTREAM
+from ..nats import CONNECTION_OPTIONS, JETSTREAM, flag
 
 #: Memphis's retention types (``memphis.retention_types``) and their JetStream limit.
 RETENTION_TYPES = ("message_age_sec", "messages", "bytes")
@@ -32,7 +32,7 @@ def capabilities(url: BrokerURL, options: Mapping[str, Any]) -> Capabilities:
     """JetStream's row; dead letters are native (the poison-message station) unless
     ``send_poison_msg_to_dls=false``; memory storage is not persistent."""
     return JETSTREAM.replace(
-        native_dead_letter=bool(options.get("send_poison_msg_to_dls", True)),
+        native_dead_letter=flag(options.get("send_poison_msg_to_dls", True)),
         persistent=options.get("storage_type", "disk") == "disk",
     )
 

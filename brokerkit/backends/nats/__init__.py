@@ -49,9 +49,16 @@ CORE = Capabilities(
 )
 
 
+def flag(value: Any) -> bool:
+    """An option's truth, whether resolved (bool) or still the URL's text ("false")."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("false", "0", "no", "off")
+    return bool(value)
+
+
 def capabilities(url: BrokerURL, options: Mapping[str, Any]) -> Capabilities:
     """JetStream (default) or core NATS (``?jetstream=false``)."""
-    if not options.get("jetstream", True):
+    if not flag(options.get("jetstream", True)):
         return CORE
     caps = JETSTREAM
     if options.get("storage") == "memory":
