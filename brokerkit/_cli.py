@@ -1,5 +1,6 @@
 """The ``brokerkit`` command. Subcommands: ``bench`` (see docs/benchmarks.md), ``run`` and
-``dlq`` (see docs/processor.md)."""
+``dlq`` (see docs/processor.md); ``ping``, ``backends``, ``produce``, ``consume``,
+``inspect`` (brokerkit/_commands.py, docs/cli.md)."""
 
 from __future__ import annotations
 
@@ -36,14 +37,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     processor_cli.add_dlq_arguments(
         commands.add_parser("dlq", help="list or replay the dead letters of an SQLiteDLQ")
     )
+    from ._commands import add_commands, guarded, run_handler
+
+    add_commands(commands)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.command == "bench":
-        return run(args, ["brokerkit", *argv])
+        return guarded(run, args, ["brokerkit", *argv], command="bench")
     if args.command == "run":
         return processor_cli.run_command(args)
     if args.command == "dlq":
         return processor_cli.dlq_command(args)
+    if hasattr(args, "handler"):
+        return run_handler(args)
     parser.error(f"unknown command {args.command!r}")  # argparse rejects it first
     return 2
 

@@ -28,6 +28,7 @@ import threading
 import warnings
 from importlib.metadata import EntryPoint, entry_points
 
+from ._dist import pip_install
 from ._spec import BackendSpec, resolve_object
 from .errors import ConfigurationError
 
@@ -101,14 +102,14 @@ def builtin_schemes() -> dict[str, str]:
 
 
 def install_hint(spec: BackendSpec) -> str:
-    """How to install what ``spec`` needs: ``pip install 'brokerkit[<extra>]'`` (a bare
+    """How to install what ``spec`` needs: ``pip install 'pybrokerkit[<extra>]'`` (a bare
     extra name), ``pip install '<requirement>'`` (an extra written as a requirement, as a
     third-party backend would: ``"brokerkit-sqs[boto]"``), else a generic sentence."""
     extra = spec.extra
     if not extra:
         return "install the distribution that provides it"
     if re.fullmatch(r"[A-Za-z0-9_-]+", extra):
-        return f"pip install 'brokerkit[{extra}]'"
+        return pip_install(extra)
     return f"pip install '{extra}'"
 
 

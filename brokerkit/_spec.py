@@ -55,7 +55,7 @@ class BackendSpec:
     consumer_options: OptionSchema = EMPTY_SCHEMA
     extra: str | None = None
     """What installs the backend's client library, for the hint of a missing one: a bare
-    name is a brokerkit extra (``"nats"`` -> ``pip install 'brokerkit[nats]'``); anything
+    name is a brokerkit extra (``"redis"`` -> ``pip install 'pybrokerkit[redis]'``); anything
     else is a requirement as is (``"brokerkit-sqs[boto]"``, for a third-party backend)."""
     requires: tuple[str, ...] = ()
     default_port: int | None = None

@@ -7,6 +7,7 @@ server); pass a URL (or set $BROKERKIT_URL) to run the same code against a real 
 
 from __future__ import annotations
 
+import argparse
 import sys
 import threading
 import time
@@ -17,8 +18,19 @@ import brokerkit
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    url = args[0] if args else None
+    parser = argparse.ArgumentParser(
+        prog="python -m brokerkit.demo",
+        description="One producer sends 10 orders; group 'billing' (two members) shares "
+        "them, group 'audit' (one member) sees every one. Exit status 0 when each group "
+        "got all 10.",
+    )
+    parser.add_argument(
+        "url",
+        nargs="?",
+        metavar="URL",
+        help="the broker (default: $BROKERKIT_URL, else memory://, which needs no server)",
+    )
+    url = parser.parse_args(sys.argv[1:] if argv is None else argv).url
     topic = f"orders-{uuid.uuid4().hex[:8]}"
     with brokerkit.connect(url) as broker:
         print(f"connected: {broker!r}")

@@ -169,7 +169,7 @@ def test_missing_requirement_gives_install_hint(plugins: list[EntryPoint]) -> No
         get_backend("needy")
     assert str(info.value) == (
         "the needy backend needs the 'surely_not_installed_mod' package: "
-        "pip install 'brokerkit[needy]'"
+        "pip install 'pybrokerkit[needy]'"
     )
     assert "needy" not in available()
 
@@ -409,7 +409,7 @@ def test_a_backend_known_by_its_spec_alone_appears_everywhere(
         get_backend("zebras")
     assert str(info.value) == (
         "the zebra backend needs the 'surely_not_installed_mod' package: "
-        "pip install 'brokerkit[zebra]'"
+        "pip install 'pybrokerkit[zebra]'"
     )
     # the conformance suite's variants (tests/conftest.py builds them from the specs)
     assert ZEBRA_SPEC in all_specs()

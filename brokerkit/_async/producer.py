@@ -283,6 +283,11 @@ class AsyncProducer(AOpenable):
             idle.clear()
             if not (self._buf or self._busy):
                 break
+            if self._stopped:
+                raise ClosedError(
+                    f"{what}: the producer for topic {self.topic!r} stopped sending with "
+                    f"{len(self._buf) + self._busy} message(s) unconfirmed"
+                )
             if not self._kick.is_set():
                 self._kick.set()
             remaining = None if deadline is None else deadline - monotonic()
@@ -307,6 +312,7 @@ class AsyncProducer(AOpenable):
         finally:
             self._stopped = True
             self._answered.set()
+            self._idle.set()
 
     async def _flush(
         self,

@@ -13,7 +13,8 @@ what to raise and when:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import repeat
 
 from .._types import Record
 from ..errors import BrokerError, DeliveryError
@@ -65,26 +66,14 @@ class InFlight:
         ``outcomes`` is the driver's answer: None when every record is stored, else one
         entry per record (None: stored; an exception: refused or lost).
         """
-        tickets = self.tickets
         if outcomes is None:
-            if not tickets:
-                return []
-            return self._resolve(records, None)
+            return self._record(records, repeat(None)) if self.tickets else []
         if len(outcomes) != len(records):  # a driver bug must not lose messages silently
             exc = DeliveryError(
                 f"the driver reported {len(outcomes)} outcomes for a batch of {len(records)}"
             )
             return self.fail(records, exc)
-        done: list[Ticket] = []
-        for record, error in zip(records, outcomes, strict=True):
-            ticket = tickets.pop(id(record), None) if tickets else None
-            if ticket is not None:
-                ticket.error = error
-                ticket.done = True
-                done.append(ticket)
-            elif error is not None:
-                self.failures.append((record, error))
-        return done
+        return self._record(records, outcomes)
 
     def settled(
         self,
@@ -102,28 +91,36 @@ class InFlight:
         if not self.tickets:
             self.failures.extend((record, exc) for record in records)
             return []
-        return self._resolve(records, exc)
+        return self._record(records, repeat(exc))
 
-    def _resolve(self, records: Sequence[Record], exc: BaseException | None) -> list[Ticket]:
+    def _record(
+        self, records: Sequence[Record], errors: Iterable[BaseException | None]
+    ) -> list[Ticket]:
+        """Each record's error goes to its ticket when its sender waits for it, else to
+        the failures not raised yet."""
         tickets = self.tickets
         done: list[Ticket] = []
-        for record in records:
-            ticket = tickets.pop(id(record), None)
+        for record, error in zip(records, errors, strict=False):  # errors may repeat()
+            ticket = tickets.pop(id(record), None) if tickets else None
             if ticket is not None:
-                ticket.error = exc
+                ticket.error = error
                 ticket.done = True
                 done.append(ticket)
-            elif exc is not None:
-                self.failures.append((record, exc))
+            elif error is not None:
+                self.failures.append((record, error))
         return done
 
     def take_error(self) -> DeliveryError | None:
         """The DeliveryError to raise for every failure not raised yet (and forget them)."""
         failures = self.failures
-        if not failures:
+        n = len(failures)
+        if not n:
             return None
-        self.failures = []
-        return delivery_error(self.topic, failures)
+        # Copy, then delete what was copied: a failure the flusher thread appends
+        # meanwhile stays for the next call (the sync producer's flusher is a thread).
+        taken = failures[:n]
+        del failures[:n]
+        return delivery_error(self.topic, taken)
 
 
 def delivery_error(topic: str, failures: Sequence[tuple[Record, BaseException]]) -> DeliveryError:

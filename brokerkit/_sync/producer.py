@@ -284,6 +284,11 @@ class Producer(Openable):
             idle.clear()
             if not (self._buf or self._busy):
                 break
+            if self._stopped:
+                raise ClosedError(
+                    f"{what}: the producer for topic {self.topic!r} stopped sending with "
+                    f"{len(self._buf) + self._busy} message(s) unconfirmed"
+                )
             if not self._kick.is_set():
                 self._kick.set()
             remaining = None if deadline is None else deadline - monotonic()
@@ -308,6 +313,7 @@ class Producer(Openable):
         finally:
             self._stopped = True
             self._answered.set()
+            self._idle.set()
 
     def _flush(
         self,

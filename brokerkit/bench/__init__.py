@@ -16,7 +16,8 @@ protocols and the sessions of brokerkit and of each raw client, written once; ``
 is generated from it by tools/unasync.py, with ``_compat`` naming what is spelled
 differently (``AQueue``/``Queue``, ``asleep``/``sleep``, ...).
 
-Needs the ``bench`` extra: ``pip install 'brokerkit[bench]'``.
+Needs the ``bench`` extra: ``pip install 'pybrokerkit[bench]'``; the PNG plots also need
+the ``plots`` extra (matplotlib).
 """
 
 from .cli import main

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._commands import guarded
+from .._dist import pip_install
 from .workload import (
     DEFAULT_WORKLOAD,
     Workload,
@@ -164,7 +166,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     except ImportError as exc:
         return _usage(
             f"the benchmark needs its extra dependencies ({exc.name} is missing): "
-            "pip install 'brokerkit[bench]'"
+            f"{pip_install('bench')}"
         )
     try:
         return command.main(args, workloads, argv)
@@ -182,4 +184,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     add_arguments(parser)
     argv = list(sys.argv[1:] if argv is None else argv)
-    return run(parser.parse_args(argv), ["python", "-m", "brokerkit.bench", *argv])
+    args = parser.parse_args(argv)
+    return guarded(run, args, ["python", "-m", "brokerkit.bench", *argv], command="bench")

@@ -17,11 +17,19 @@ from typing import Any
 
 import brokerkit
 
-from .results import UNSUPPORTED, Row, RunResult
+from .results import OK, UNSUPPORTED, Row, RunResult
 from .units import duration
 from .workload import Workload
 
-__all__ = ["CSV_FIELDS", "environment", "write_csv", "write_json", "write_markdown"]
+__all__ = [
+    "CSV_FIELDS",
+    "environment",
+    "markdown",
+    "ranking",
+    "write_csv",
+    "write_json",
+    "write_markdown",
+]
 
 CSV_FIELDS = (
     "workload",
@@ -170,7 +178,57 @@ def markdown(env: Mapping[str, Any], workloads: Sequence[Workload], rows: Sequen
                 f"{row.duplicates:,}",
             ]
             lines.append("| " + " | ".join(cells) + " |")
+    if len({row.url for row in rows}) > 1:
+        lines += ["", ranking(workloads, rows)]
     return "\n".join(lines) + "\n"
+
+
+def _best(rows: Sequence[Row], paced: bool) -> Row:
+    """A backend's best brokerkit line: lowest p99 when paced, else highest consume rate."""
+    if paced:
+        return min(rows, key=lambda r: r.latency.p99 if r.latency else float("inf"))
+    return max(rows, key=lambda r: r.consume_rate)
+
+
+def ranking(workloads: Sequence[Workload], rows: Sequence[Row]) -> str:
+    """The backends ranked per workload, through brokerkit: by end-to-end (consume)
+    throughput, or by p99 latency for a workload sent at a fixed rate. A backend's best
+    API counts; backends where the workload did not run come last, saying why."""
+    lines = ["## Ranking", ""]
+    for workload in workloads:
+        paced = workload.rate > 0
+        mine = [r for r in rows if r.workload == workload.name and r.target == "brokerkit"]
+        measured: dict[str, list[Row]] = {}
+        skipped: dict[str, str] = {}
+        for row in mine:
+            if row.status == OK and row.consume_rate > 0:
+                measured.setdefault(row.url, []).append(row)
+            else:
+                skipped.setdefault(row.url, row.note or row.status)
+        best = [_best(group, paced) for group in measured.values()]
+        if paced:
+            best.sort(key=lambda r: r.latency.p99 if r.latency else float("inf"))
+        else:
+            best.sort(key=lambda r: -r.consume_rate)
+        by = "p99 latency (lower is better)" if paced else "consume msg/s (higher is better)"
+        lines += [
+            f"**{workload.name}**, ranked by {by}:",
+            "",
+            "| rank | backend | api | consume msg/s | produce msg/s | p50 | p99 | x raw |",
+            "|---:|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for rank, row in enumerate(best, 1):
+            lat = row.latency
+            lines.append(
+                f"| {rank} | `{row.url}` | {row.api} | {row.consume_rate:,.0f} | "
+                f"{row.produce_rate:,.0f} | {duration(lat.p50, 'µs') if lat else '-'} | "
+                f"{duration(lat.p99, 'µs') if lat else '-'} | {_x(row.consume_ratio)} |"
+            )
+        for url, why in skipped.items():
+            if url not in measured:
+                lines.append(f"| - | `{url}` | | {why} | | | | |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def write_markdown(

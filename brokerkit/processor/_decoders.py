@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol, runtime_checkable
 
+from .._dist import pip_install
+
 __all__ = ["JSON", "Decoder", "JSONDecoder", "PydanticDecoder", "as_decoder"]
 
 
@@ -72,6 +74,6 @@ def as_decoder(obj: object) -> Decoder | None:
         return obj
     raise TypeError(
         f"decoder={obj!r} is not a decoder: accepted are brokerkit.processor.JSON (or "
-        "'json'), a pydantic model class (needs `pip install brokerkit[pydantic]`), or an "
+        f"'json'), a pydantic model class (needs `{pip_install('pydantic')}`), or an "
         "object with a decode(bytes) method"
     )

@@ -16,7 +16,7 @@ A third-party backend runs it with a conftest.py and one command::
 
     $ pytest --broker-url myscheme://localhost:1234      # or BROKERKIT_TEST_URL=...
 
-It needs pytest, pytest-asyncio and hypothesis (``pip install 'brokerkit[test]'``).
+It needs pytest, pytest-asyncio and hypothesis (``pip install 'pybrokerkit[suite]'``).
 Cases are gated by the backend's :class:`brokerkit.Capabilities`: where a capability is
 false, a gated case asserts that asking for the feature raises
 :class:`brokerkit.UnsupportedError` instead of running (checked, not skipped). See

@@ -102,6 +102,15 @@ OPTIONS = OptionSchema(
             nullable=False,
         ),
         Option(
+            "value_field",
+            str,
+            "v",
+            "the stream entry field read as the message value (brokerkit writes 'v'); "
+            "set it to read entries written by other programs, e.g. 'data' for "
+            "XADD topic * data ...; see docs/interop.md",
+            nullable=False,
+        ),
+        Option(
             "key_prefix",
             str,
             "",

@@ -10,8 +10,13 @@ Stream entry fields (names are bytes, values are bytes)::
 
 brokerkit's own fields are the single letters ``v`` and ``k``; every header field starts
 with ``h:``, so no header name can ever collide with them (nor with another header).
-Strings are encoded UTF-8 with ``surrogatepass``, so any ``str`` round-trips. Fields of an
-entry written by another program that follow none of these forms are ignored.
+Strings are encoded UTF-8 with ``surrogatepass``, so any ``str`` round-trips.
+
+Entries written by other programs (``XADD orders * data '{"order":1}'``) are read so that
+nothing arrives empty without a word: the value is the field named by the ``value_field``
+option when the entry has it, else brokerkit's ``v``, else the only field of a single-field
+entry (else empty); every other field that is not brokerkit's arrives as a header (field
+name -> value, UTF-8), so nothing is dropped silently.
 
 Pub/Sub payload: a message without key or headers is published as its value alone
 (plain Redis subscribers see the bytes they expect), unless the value happens to start
@@ -69,28 +74,48 @@ def entry_fields(
     return tuple(out)
 
 
-def _slow_entry(mid: bytes, sid: str, fields: Sequence[bytes], ts: float, count: int) -> Delivery:
-    value = b""
+def _slow_entry(
+    mid: bytes, sid: str, fields: Sequence[bytes], ts: float, count: int, value_field: bytes
+) -> Delivery:
+    value: bytes | None = None
+    own: bytes | None = None
     key: bytes | None = None
     headers: dict[str, str] | None = None
+    foreign: list[tuple[bytes, bytes]] = []
     for i in range(0, len(fields) - 1, 2):
         name = fields[i]
-        if name == F_VALUE:
+        if name == value_field:
             value = fields[i + 1]
+        elif name == F_VALUE:
+            own = fields[i + 1]
         elif name == F_KEY:
             key = fields[i + 1]
         elif name[:2] == F_HEADER:
             if headers is None:
                 headers = {}
             headers[_dec(name[2:])] = _dec(fields[i + 1])
-    return Delivery(mid, sid, value, key, headers, ts, count)
+        else:
+            foreign.append((name, fields[i + 1]))
+    if value is None:
+        value = own
+    if value is None and len(foreign) == 1 and key is None and headers is None:
+        return Delivery(mid, sid, foreign[0][1], None, None, ts, count)  # one plain field
+    if foreign:  # fields of another writer travel as headers, never dropped
+        headers = headers or {}
+        for name, data in foreign:
+            headers.setdefault(_dec(name), data.decode("utf-8", "backslashreplace"))
+    return Delivery(mid, sid, b"" if value is None else value, key, headers, ts, count)
 
 
-def decode_entries(entries: Sequence[Any], counts: Sequence[int] | None = None) -> list[Delivery]:
+def decode_entries(
+    entries: Sequence[Any], counts: Sequence[int] | None = None, value_field: bytes = F_VALUE
+) -> list[Delivery]:
     """Deliveries from the raw entry list of an XREADGROUP/XAUTOCLAIM reply.
 
     ``counts``: the delivery count of each entry (None: 1 each, a first delivery).
-    Entries whose fields are nil (deleted from the stream) are skipped.
+    ``value_field``: the field that carries the value (the ``value_field`` option; see
+    the module docstring for entries without it). Entries whose fields are nil (deleted
+    from the stream) are skipped.
 
     This runs once per received message: the timestamp (the id's millisecond part) is
     parsed once per millisecond, not once per entry, and a message with neither key nor
@@ -110,10 +135,10 @@ def decode_entries(entries: Sequence[Any], counts: Sequence[int] | None = None) 
             ts = int(prefix[:-1]) / 1000.0
         if counts is not None:
             count = counts[i]
-        if len(fields) == 2 and fields[0] == F_VALUE:
+        if len(fields) == 2 and fields[0] == value_field:
             append(Delivery(mid, sid, fields[1], None, None, ts, count))
         else:
-            append(_slow_entry(mid, sid, fields, ts, count))
+            append(_slow_entry(mid, sid, fields, ts, count, value_field))
     return out
 
 

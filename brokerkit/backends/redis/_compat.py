@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import Callable
 from typing import Any
 
 import redis
 import redis.asyncio
 from redis import exceptions as rex
-from redis.asyncio.retry import Retry as ARetry
-from redis.retry import Retry
+from redis.asyncio.retry import Retry as _ARetry
+from redis.retry import Retry as _Retry
 
 __all__ = [
     "PRODUCER_OVERRIDES",
@@ -35,6 +37,55 @@ __all__ = [
 
 ARedis = redis.asyncio.Redis
 Redis = redis.Redis
+
+log = logging.getLogger("brokerkit.redis")
+
+
+def _logged(fail: Callable[..., Any], where: str, retries: int) -> Callable[..., Any]:
+    """``fail`` (redis-py's handler of a failed attempt), logging a WARNING first for each
+    failure that will be retried."""
+    attempts = 0
+
+    def logged(error: Exception, *rest: Any) -> Any:
+        nonlocal attempts
+        attempts += 1
+        if attempts <= retries:
+            log.warning(
+                "redis at %s: %s: %s; reconnect attempt %d of %d",
+                where,
+                type(error).__name__,
+                error,
+                attempts,
+                retries,
+            )
+        return fail(error, *rest)
+
+    return logged
+
+
+class ARetry(_ARetry):
+    """redis-py's Retry, with a WARNING on each reconnect attempt (``where``: host:port)."""
+
+    def __init__(self, backoff: Any, retries: int, where: str = "?") -> None:
+        super().__init__(backoff, retries)
+        self.where = where
+
+    async def call_with_retry(self, do: Any, fail: Any, *args: Any, **kwargs: Any) -> Any:
+        logged = _logged(fail, self.where, self._retries)
+        return await super().call_with_retry(do, logged, *args, **kwargs)
+
+
+class Retry(_Retry):
+    """redis-py's Retry, with a WARNING on each reconnect attempt (``where``: host:port)."""
+
+    def __init__(self, backoff: Any, retries: int, where: str = "?") -> None:
+        super().__init__(backoff, retries)
+        self.where = where
+
+    def call_with_retry(self, do: Any, fail: Any, *args: Any, **kwargs: Any) -> Any:
+        logged = _logged(fail, self.where, self._retries)
+        return super().call_with_retry(do, logged, *args, **kwargs)
+
 
 #: Producer clients, async: no per-reply socket timeout (redis.asyncio wraps every reply
 #: read in its own timeout, ~25% of the client's CPU); ``abound`` bounds each whole batch

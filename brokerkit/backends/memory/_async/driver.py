@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,6 +11,8 @@ from ...._spec import ConsumerConfig, ProducerConfig
 from ...._types import Capabilities, Guarantee, Record
 from ...._url import BrokerURL
 from .._store import Delivery, Member, MemoryBroker, get_broker
+
+log = logging.getLogger("brokerkit.memory")
 
 
 class AsyncMemoryProducer:
@@ -89,6 +92,7 @@ class AsyncMemoryDriver:
 
     async def connect(self, timeout: float) -> None:
         self._broker = get_broker(self._name)
+        log.info("connected to the in-process broker %r", self._name)
 
     def _live(self) -> MemoryBroker:
         assert self._broker is not None, "connect() first"
@@ -104,4 +108,6 @@ class AsyncMemoryDriver:
         return AsyncMemoryConsumer(broker, broker.join(topic, group), config)
 
     async def close(self) -> None:
+        if self._broker is not None:
+            log.info("closed the connection to the in-process broker %r", self._name)
         self._broker = None

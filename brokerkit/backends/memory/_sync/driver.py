@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,6 +12,8 @@ from ...._spec import ConsumerConfig, ProducerConfig
 from ...._types import Capabilities, Guarantee, Record
 from ...._url import BrokerURL
 from .._store import Delivery, Member, MemoryBroker, get_broker
+
+log = logging.getLogger("brokerkit.memory")
 
 
 class SyncMemoryProducer:
@@ -90,6 +93,7 @@ class SyncMemoryDriver:
 
     def connect(self, timeout: float) -> None:
         self._broker = get_broker(self._name)
+        log.info("connected to the in-process broker %r", self._name)
 
     def _live(self) -> MemoryBroker:
         assert self._broker is not None, "connect() first"
@@ -105,4 +109,6 @@ class SyncMemoryDriver:
         return SyncMemoryConsumer(broker, broker.join(topic, group), config)
 
     def close(self) -> None:
+        if self._broker is not None:
+            log.info("closed the connection to the in-process broker %r", self._name)
         self._broker = None

@@ -11,6 +11,7 @@ Every client error is mapped in one place, ``ErrorMapper`` (see ``_common.error_
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -58,6 +59,8 @@ from .._compat import (
     close_redis,
 )
 
+log = logging.getLogger("brokerkit.redis")
+
 #: What a Redis server accepts as one argument by default (proto-max-bulk-len).
 DEFAULT_MAX_BULK = 512 * 1024 * 1024
 #: Largest number of commands sent in one pipeline round trip.
@@ -66,6 +69,11 @@ PIPELINE_CHUNK = 10_000
 EMPTY_CLAIM_GAP = 0.05
 #: A blocking pub/sub wait without deadline wakes up this often.
 PUBSUB_SLICE = 1.0
+
+
+def _name(raw: bytes) -> str:
+    """A stream or group name for a log line."""
+    return raw.decode("utf-8", "backslashreplace")
 
 
 class SyncRedisProducer:
@@ -153,9 +161,11 @@ class SyncRedisConsumer:
         claim_interval: float,
         max_block: float,
         reconnect_timeout: float,
+        value_field: bytes = F_VALUE,
     ) -> None:
         self._client = client
         self._reader = reader
+        self._value_field = value_field
         self._errors = errors
         self._stream = stream
         self._group = group
@@ -238,8 +248,27 @@ class SyncRedisConsumer:
                     if not failures:
                         lost_at = now
                     failures += 1
+                    stream, group = _name(self._stream), _name(self._group)
                     if now - lost_at >= self._reconnect_timeout:
+                        log.warning(
+                            "redis at %s: gave up reconnecting after %.1f s "
+                            "(stream %r, group %r): %s",
+                            self._errors.where,
+                            now - lost_at,
+                            stream,
+                            group,
+                            exc,
+                        )
                         raise
+                    log.warning(
+                        "redis at %s: connection lost while reading stream %r (group %r): "
+                        "%s; reconnect attempt %d",
+                        self._errors.where,
+                        stream,
+                        group,
+                        exc,
+                        failures,
+                    )
                     sleep(backoff().compute(failures))
 
     def _fetch(self, max_messages: int, timeout: float | None) -> list[Delivery]:
@@ -281,7 +310,7 @@ class SyncRedisConsumer:
         entries = reply[0][1]
         if entries:
             self._high = entries[-1][0]
-        return decode_entries(entries)
+        return decode_entries(entries, None, self._value_field)
 
     def _read_back(self, count: int) -> list[Delivery]:
         """After a lost connection: our pending entries above ``_high``, the ones a lost
@@ -336,7 +365,7 @@ class SyncRedisConsumer:
                 pipe.execute_command("XPENDING", self._stream, self._group, mid, mid, 1)
             pending = pipe.execute()
         counts = [int(p[0][3]) if p else 1 for p in pending]
-        return decode_entries(entries, counts)
+        return decode_entries(entries, counts, self._value_field)
 
     def _xclaim(self, owner: bytes, ids: Sequence[Any], idle_ms: int) -> None:
         """Give ``ids`` to ``owner`` with this idle time; the delivery count is unchanged."""
@@ -515,7 +544,7 @@ class SyncRedisDriver:
         self._max_bytes: int | None = None
 
     def _new_client(self, retries: int, **overrides: Any) -> Any:
-        retry = Retry(backoff() if retries else NoBackoff(), retries)
+        retry = Retry(backoff() if retries else NoBackoff(), retries, self._errors.where)
         client = Redis(**{**self._kwargs, **overrides}, retry=retry, protocol=2)
         for command in RAW_COMMANDS:
             client.set_response_callback(command, raw_reply)
@@ -530,6 +559,12 @@ class SyncRedisDriver:
             with contextlib.suppress(Exception):
                 close_redis(probe)
         self._client = self._new_client(retries_for(self._options["reconnect_timeout"]))
+        log.info(
+            "connected to redis at %s, database %s (%s)",
+            self._errors.where,
+            self._kwargs["db"],
+            "pubsub" if self._pubsub else "streams",
+        )
 
     def _live(self) -> Any:
         assert self._client is not None, "connect() first"
@@ -601,12 +636,15 @@ class SyncRedisDriver:
             claim_interval=opts["claim_interval"],
             max_block=min(opts["claim_interval"], opts["socket_timeout"] / 2),
             reconnect_timeout=opts["reconnect_timeout"],
+            value_field=encode_text(opts["value_field"]),
         )
         with self._errors():
             consumer.create_group(b"0" if opts["group_start"] == "earliest" else b"$")
         return consumer
 
     def close(self) -> None:
+        if self._client is not None:
+            log.info("closing the connection to redis at %s", self._errors.where)
         for client in (self._client, self._once, *self._producers):
             if client is not None:
                 with contextlib.suppress(Exception):

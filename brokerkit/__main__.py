@@ -1,0 +1,5 @@
+"""``python -m brokerkit``: the ``brokerkit`` command."""
+
+from ._cli import main
+
+raise SystemExit(main())
