@@ -54,6 +54,7 @@ BUILTIN_SPECS: list[str] = [
     "brokerkit.backends.redis:spec",
     "brokerkit.backends.nats:spec",
     "brokerkit.backends.memphis:spec",
+    "brokerkit.backends.amqp:spec",
 ]
 
 #: Schemes whose backend is not shipped yet -> the pip extra that will bring it. A scheme

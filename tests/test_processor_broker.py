@@ -218,11 +218,14 @@ async def test_explicit_settling_nack_and_dead_letter_topic(processor_url: str, 
     topic, group, dlt = unique_topic(), unique_group(), unique_topic()
     proc = Processor()
     seen: list[tuple[bytes, int]] = []
+    with brokerkit.connect(processor_url) as probe:
+        counts = probe.capabilities.delivery_count  # else: nack the first time it is seen
 
     @handler(proc, lambda m: True, kind)
     def settle(message: Any, ctx: HandlingContext) -> None:
+        first = all(value != message.value for value, _ in seen)
         seen.append((message.value, message.delivery_count))
-        if message.value == b"again" and message.delivery_count == 1:
+        if message.value == b"again" and (message.delivery_count == 1 if counts else first):
             ctx.nack(delay=0.05)
         elif message.value == b"reject":
             ctx.dead_letter("rejected by the test")
@@ -235,7 +238,14 @@ async def test_explicit_settling_nack_and_dead_letter_topic(processor_url: str, 
     ):
         async with Running(proc, processor_url, topic, group, dead_letter_topic=dlt):
             await publish(processor_url, topic, [(b"again", None, {}), (b"reject", None, {})])
-            await wait_for(lambda: (b"again", 2) in seen, "the nacked message again")
+            await wait_for(
+                lambda: (
+                    (b"again", 2) in seen
+                    if counts
+                    else sum(value == b"again" for value, _ in seen) >= 2
+                ),
+                "the nacked message again",
+            )
         got = await dead.receive(timeout=WAIT)
         assert got is not None
         assert got.value == b"reject"

@@ -82,7 +82,10 @@ def capability_table() -> str:
             caps = spec.capabilities(parsed, opts)
             cells = ["✓" if getattr(caps, f) else "—" for f in fields]
             rows.append(f"| `{url}` | " + " | ".join(cells) + " |")
-    planned = ", ".join(f"`{scheme}://`" for scheme in sorted(PLANNED_BACKENDS))
+    shipped = {scheme for spec in _specs() for scheme in spec.schemes}
+    planned = ", ".join(
+        f"`{scheme}://`" for scheme in sorted(PLANNED_BACKENDS) if scheme not in shipped
+    )
     rows.append(f"| {planned} | planned |" + " |" * (len(fields) - 1))
     return "\n".join(rows)
 
