@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -14,24 +15,50 @@ from ._spec import BackendSpec, resolve_object
 from ._sync.broker import Broker
 from ._types import Capabilities
 from ._url import BrokerURL, make_url
-from .errors import ConfigurationError
+from .errors import BrokerError, ConfigurationError
 
 DEFAULT_URL = "memory://"
 URL_ENV = "BROKERKIT_URL"
+
+log = logging.getLogger("brokerkit")
+_said_default = False
+
+
+def _default_url() -> str:
+    """``$BROKERKIT_URL``, else memory:// (said once per process at INFO: an unset
+    variable in a deployment should not go unnoticed)."""
+    global _said_default
+    url = os.environ.get(URL_ENV)
+    if url:
+        return url
+    if not _said_default:
+        _said_default = True
+        log.info(
+            "no broker URL given and $%s is not set: using %s, an in-process broker "
+            "(messages stay in this process and are gone when it ends)",
+            URL_ENV,
+            DEFAULT_URL,
+        )
+    return DEFAULT_URL
 
 
 def _prepare(
     url: str | BrokerURL | None, options: Mapping[str, Any]
 ) -> tuple[BrokerURL, BackendSpec, dict[str, Any], Capabilities]:
     if url is None:
-        url = os.environ.get(URL_ENV) or DEFAULT_URL
+        url = _default_url()
     parsed = make_url(url)
-    spec = get_backend(parsed.scheme)
-    if spec.default_port is not None and parsed.hosts:
-        parsed = parsed.with_defaults(port=spec.default_port)
-    schema = COMMON_OPTIONS.extend(*spec.options)
-    opts = schema.resolve(parsed.query_dict, options, context=f"{spec.name} connection")
-    caps = spec.capabilities(parsed, opts)
+    try:
+        spec = get_backend(parsed.scheme)
+        if spec.default_port is not None and parsed.hosts:
+            parsed = parsed.with_defaults(port=spec.default_port)
+        schema = COMMON_OPTIONS.extend(*spec.options)
+        opts = schema.resolve(parsed.query_dict, options, context=f"{spec.name} connection")
+        caps = spec.capabilities(parsed, opts)
+    except BrokerError as exc:
+        if exc.url is None:
+            exc.url = parsed.render()  # the password masked
+        raise
     return parsed, spec, opts, caps
 
 

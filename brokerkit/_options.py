@@ -50,6 +50,8 @@ class Option:
     minimum: float | None = None
     nullable: bool = True
     unit: str = ""
+    positive: bool = False
+    """With ``minimum``: the value must be strictly above it (a timeout of 0 is no timeout)."""
 
     def expected(self) -> str:
         """What this option accepts, in words, for error messages."""
@@ -69,7 +71,7 @@ class Option:
             what = "a Python object (keyword argument only)"
         if self.minimum is not None:
             limit = int(self.minimum) if float(self.minimum).is_integer() else self.minimum
-            what += f" >= {limit}"
+            what += f" {'>' if self.positive else '>='} {limit}"
         if self.nullable and self.kind is not object:
             what += " or None"
         return what
@@ -90,7 +92,9 @@ class Option:
         result = self._convert(value)
         if self.choices is not None:
             result = self._choose(result, value)
-        if self.minimum is not None and result < self.minimum:
+        if self.minimum is not None and (
+            result <= self.minimum if self.positive else result < self.minimum
+        ):
             raise self._bad(value)
         return result
 
@@ -229,6 +233,7 @@ COMMON_OPTIONS = OptionSchema(
             10.0,
             "seconds to wait for the broker",
             minimum=0,
+            positive=True,
             nullable=False,
             unit="seconds",
         ),
@@ -238,6 +243,17 @@ COMMON_OPTIONS = OptionSchema(
             10.0,
             "seconds close() waits for outstanding sends and commits (None: no limit)",
             minimum=0,
+            positive=True,
+            unit="seconds",
+        ),
+        Option(
+            "reconnect_timeout",
+            float,
+            30.0,
+            "seconds a blocking receive() and a confirmed ack keep retrying a lost "
+            "connection before raising BrokerConnectionError (0: do not retry)",
+            minimum=0,
+            nullable=False,
             unit="seconds",
         ),
         Option("client_id", str, None, "a name for this client, shown by the broker"),

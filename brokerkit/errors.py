@@ -7,7 +7,7 @@ Every error brokerkit raises on purpose derives from :class:`BrokerError`::
     ├── UnsupportedError(.., NotImplementedError)  .capability the backend lacks
     ├── BrokerConnectionError(.., ConnectionError) unreachable, no answer, bad credentials
     ├── DeliveryError                           broker refused or lost a send; .failures
-    ├── ClosedError                             use after close()
+    ├── ClosedError                             use after close() (or before opening)
     └── TimeoutError(.., builtins.TimeoutError) an operation did not finish in time
 
 Client-library exceptions never escape: each backend maps them here in one place with
@@ -101,7 +101,8 @@ class DeliveryError(BrokerError):
 
 
 class ClosedError(BrokerError):
-    """The broker, producer or consumer was used after close()."""
+    """The broker, producer or consumer was used after close(), or (async API) before it
+    was opened with ``await`` or ``async with``."""
 
 
 class TimeoutError(BrokerError, builtins.TimeoutError):
@@ -128,12 +129,15 @@ ErrorTable = Sequence[
 
 
 @contextmanager
-def map_errors(table: ErrorTable, *, secrets: Sequence[str] = ()) -> Iterator[None]:
+def map_errors(
+    table: ErrorTable, *, secrets: Sequence[str] = (), url: str | None = None
+) -> Iterator[None]:
     """Translate client-library exceptions through ``table`` (first match wins).
 
     Each row is ``(exception types, factory)``; the factory builds the brokerkit error.
-    Its message is scrubbed of credentials and the original is chained as ``__cause__``.
-    BrokerErrors pass through untouched.
+    Its message is scrubbed of credentials and the original is chained as ``__cause__``;
+    ``url`` (already masked, e.g. ``BrokerURL.render()``) becomes its ``.url`` unless the
+    factory set one. BrokerErrors pass through untouched.
     """
     try:
         yield
@@ -145,5 +149,7 @@ def map_errors(table: ErrorTable, *, secrets: Sequence[str] = ()) -> Iterator[No
                 err = factory(exc)
                 err.message = scrub(err.message, secrets)
                 err.args = (err.message,)
+                if err.url is None and url is not None:
+                    err.url = scrub(url, secrets)
                 raise err from exc
         raise

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+import brokerkit
 from brokerkit._options import (
     COMMON_OPTIONS,
     CONSUMER_OPTIONS,
@@ -212,7 +213,7 @@ def test_object_options_are_keyword_only() -> None:
 def test_connect_timeout_message_from_the_docs() -> None:
     with pytest.raises(ConfigurationError) as info:
         COMMON_OPTIONS.resolve({"connect_timeout": "abc"}, {}, context="redis connection")
-    assert str(info.value) == "option 'connect_timeout' expects a number of seconds >= 0, got 'abc'"
+    assert str(info.value) == "option 'connect_timeout' expects a number of seconds > 0, got 'abc'"
 
 
 def test_schema_basics() -> None:
@@ -249,11 +250,48 @@ def test_empty_schema_rejects_everything() -> None:
 
 def test_common_options() -> None:
     opts = COMMON_OPTIONS.resolve({"connect_timeout": "2.5", "client_id": "me"}, {}, context="c")
-    assert opts == {"connect_timeout": 2.5, "close_timeout": 10.0, "client_id": "me"}
+    assert opts == {
+        "connect_timeout": 2.5,
+        "close_timeout": 10.0,
+        "reconnect_timeout": 30.0,
+        "client_id": "me",
+    }
     assert COMMON_OPTIONS.get("connect_timeout").doc == "seconds to wait for the broker"
-    assert COMMON_OPTIONS.resolve({}, {"connect_timeout": 0}, context="c")["connect_timeout"] == 0.0
     with pytest.raises(ConfigurationError, match="connect_timeout"):
         COMMON_OPTIONS.resolve({}, {"connect_timeout": -1}, context="c")
+
+
+#: Options named *_timeout where 0 means something other than "no time at all".
+ZERO_MEANS_SOMETHING = {"reconnect_timeout": "0: do not retry a lost connection"}
+
+
+@pytest.mark.parametrize("value", [0, "0", 0.0, -0.5])
+def test_every_timeout_must_be_positive(value: object) -> None:
+    """A timeout of 0 used to be accepted (connect_timeout=0 then failed with "Error 115
+    ... Operation now in progress"): every *_timeout option refuses 0, saying it wants
+    a number > 0."""
+    from brokerkit._registry import builtin_schemes, get_backend
+
+    schemas = [COMMON_OPTIONS, CONSUMER_OPTIONS, PRODUCER_OPTIONS]
+    for scheme in builtin_schemes():
+        spec = get_backend(scheme)
+        schemas += [spec.options, spec.producer_options, spec.consumer_options]
+    checked = set()
+    for schema in schemas:
+        for option in schema:
+            if not option.name.endswith("_timeout") or option.name in ZERO_MEANS_SOMETHING:
+                continue
+            checked.add(option.name)
+            with pytest.raises(ConfigurationError) as info:
+                schema.resolve({}, {option.name: value}, context="c")
+            assert f"option {option.name!r} expects a number of seconds >" in str(info.value)
+            assert repr(value) in str(info.value)
+    assert {"connect_timeout", "close_timeout"} <= checked
+
+
+def test_connect_with_a_zero_timeout_says_it_must_be_positive() -> None:
+    with pytest.raises(ConfigurationError, match=r"'connect_timeout' expects .* > 0, got 0"):
+        brokerkit.connect("memory://", connect_timeout=0)
 
 
 def test_producer_options() -> None:

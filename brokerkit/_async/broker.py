@@ -11,7 +11,7 @@ from .._policy.guarantees import check_consumer, check_producer
 from .._spec import BackendSpec
 from .._types import Capabilities
 from .._url import BrokerURL
-from ..errors import ClosedError
+from ..errors import BrokerError, ClosedError
 from .consumer import AsyncConsumer
 from .driver import AsyncDriver
 from .producer import AsyncProducer
@@ -50,24 +50,39 @@ class AsyncBroker(AOpenable):
         self._consumer_schema = CONSUMER_OPTIONS.extend(*spec.consumer_options)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.url.render()}>"
+        text = f"<{type(self).__name__} {self.url.render()}"
+        if self._driver is None and not self._closed:
+            # What asyncio.run(brokerkit.connect_async(url)) shows ("a coroutine was
+            # expected, got <...>"): say what to write instead.
+            text += (
+                " (not connected: inside an `async def`, write "
+                "`broker = await brokerkit.connect_async(...)` or "
+                "`async with brokerkit.connect_async(...) as broker:`)"
+            )
+        return text + ">"
 
     async def _ensure_open(self) -> AsyncDriver:
         if self._closed:
-            raise ClosedError(f"broker {self.url} is closed")
+            raise ClosedError(f"broker {self.url} is closed", url=self.url.render())
         if self._driver is None:
             driver = self._factory(self.url, self.options, self.capabilities)
-            await driver.connect(self.options["connect_timeout"])
+            try:
+                await driver.connect(self.options["connect_timeout"])
+            except BrokerError as exc:
+                if exc.url is None:  # every backend's connect errors say which URL (masked)
+                    exc.url = self.url.render()
+                raise
             self._driver = driver
         return self._driver
 
     def _live_driver(self) -> AsyncDriver:
         if self._driver is None:
             if self._closed:
-                raise ClosedError(f"broker {self.url} is closed")
+                raise ClosedError(f"broker {self.url} is closed", url=self.url.render())
             raise ClosedError(
                 f"broker {self.url} is not connected yet: use "
-                "`await brokerkit.connect_async(...)` or `async with brokerkit.connect_async(...)`"
+                "`await brokerkit.connect_async(...)` or `async with brokerkit.connect_async(...)`",
+                url=self.url.render(),
             )
         return self._driver
 

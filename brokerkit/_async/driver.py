@@ -65,6 +65,11 @@ class AsyncConsumerDriver(Protocol):
         """Return up to ``max_messages`` deliveries, waiting at most ``timeout`` seconds
         (``None``: no bound) for the first one; an empty sequence when none came.
 
+        Against a broker that is gone or stopped answering, return or raise
+        (BrokerConnectionError / brokerkit.TimeoutError) within about ``timeout`` plus the
+        connection's ``connect_timeout``: the core decides whether to try again (a blocking
+        receive does, up to ``reconnect_timeout``).
+
         With at-most-once (``config.guarantee``), every returned message is already
         acknowledged: it is never delivered again.
         """
@@ -86,11 +91,16 @@ class AsyncConsumerDriver(Protocol):
         ``wait=True`` (commit=SYNC): return once the broker confirmed the acks.
         ``wait=False`` (commit=ASYNC): the driver may return before and report a failure
         from a later call.
+
+        Against a broker that is gone or stopped answering, raise BrokerConnectionError /
+        brokerkit.TimeoutError within about ``connect_timeout``; the core tries a
+        confirmed settle again (up to ``reconnect_timeout``, or the close deadline).
         """
 
     async def close(self, timeout: float | None) -> None:
         """Hand every delivery not yet acked back to the group promptly, then release
-        resources. Called once, after the core's last settle()."""
+        resources, within ``timeout`` (what is left of the consumer's close_timeout).
+        Called once, after the core's last settle()."""
 
 
 class AsyncDriver(Protocol):

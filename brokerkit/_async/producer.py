@@ -118,6 +118,19 @@ class AsyncProducer(AOpenable):
             self._broker._register(self)
         return self._drv
 
+    def _not_open(self) -> None:
+        """send()/send_many()/flush() on a producer that is closed, or was never opened."""
+        if self._closed:
+            raise ClosedError(
+                f"producer for topic {self.topic!r} is closed", url=self._broker.url.render()
+            )
+        raise ClosedError(
+            f"producer for topic {self.topic!r} is not open: write "
+            "`producer = await broker.producer(...)` or "
+            "`async with broker.producer(...) as producer:`",
+            url=self._broker.url.render(),
+        )
+
     # -- sending -----------------------------------------------------------------------
 
     async def send(
@@ -138,7 +151,7 @@ class AsyncProducer(AOpenable):
         same message (``capabilities.idempotent_produce``).
         """
         if not self._open:
-            await self._ensure_open()
+            self._not_open()
         inflight = self._inflight
         if inflight.failures:
             raise inflight.take_error()  # type: ignore[misc]
@@ -167,7 +180,7 @@ class AsyncProducer(AOpenable):
 
         Returns once the messages are buffered; refusals surface as with send()."""
         if not self._open:
-            await self._ensure_open()
+            self._not_open()
         inflight = self._inflight
         if inflight.failures:
             raise inflight.take_error()  # type: ignore[misc]
@@ -188,7 +201,7 @@ class AsyncProducer(AOpenable):
         brokerkit.TimeoutError (with the count still unconfirmed) after ``timeout`` seconds.
         """
         if not self._open:
-            await self._ensure_open()
+            self._not_open()
         await self._drain(timeout, "flush()")
         err = self._inflight.take_error()
         if err is not None:
@@ -272,7 +285,8 @@ class AsyncProducer(AOpenable):
             if remaining <= 0 or not await aevent_wait(room, remaining):
                 raise TimeoutError(
                     f"producer for topic {self.topic!r}: the buffer stayed full "
-                    f"({len(self._buf)} messages) for {limit} s: the broker does not keep up"
+                    f"({len(self._buf)} messages) for {limit} s: the broker does not keep up",
+                    url=self._broker.url.render(),
                 )
 
     async def _drain(self, timeout: float | None, what: str) -> None:
@@ -295,7 +309,8 @@ class AsyncProducer(AOpenable):
                 n = len(self._buf) + self._busy
                 raise TimeoutError(
                     f"{what}: {n} message(s) sent to topic {self.topic!r} still unconfirmed "
-                    f"after {timeout} s"
+                    f"after {timeout} s",
+                    url=self._broker.url.render(),
                 )
 
     async def _flush_loop(self) -> None:

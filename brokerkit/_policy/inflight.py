@@ -134,6 +134,7 @@ def delivery_error(topic: str, failures: Sequence[tuple[Record, BaseException]])
         f"(first: {_preview(failures[0][0][0])}: {_reason(first)})",
         failures=listed,
         backend=first.backend if isinstance(first, BrokerError) else None,
+        url=first.url if isinstance(first, BrokerError) else None,
     )
     err.__cause__ = first
     return err

@@ -76,6 +76,12 @@ def records_of(messages: Any, limit: int | None, topic: str) -> list[Any]:
             f"send_many() takes an iterable of messages (values, or (value, key[, headers]) "
             f"tuples), got {type(messages).__name__}; use send() for a single message"
         )
+    if isinstance(messages, Mapping):
+        raise TypeError(
+            "send_many() takes an iterable of messages (values, or (value, key[, headers]) "
+            f"tuples), got a {type(messages).__name__}; for key -> value pairs write "
+            "send_many([(v, k) for k, v in mapping.items()])"
+        )
     records = [record_of(item) for item in messages]
     if limit is not None:
         for record in records:

@@ -12,7 +12,7 @@ from .._policy.guarantees import check_consumer, check_producer
 from .._spec import BackendSpec
 from .._types import Capabilities
 from .._url import BrokerURL
-from ..errors import ClosedError
+from ..errors import BrokerError, ClosedError
 from .consumer import Consumer
 from .driver import SyncDriver
 from .producer import Producer
@@ -51,24 +51,39 @@ class Broker(Openable):
         self._consumer_schema = CONSUMER_OPTIONS.extend(*spec.consumer_options)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.url.render()}>"
+        text = f"<{type(self).__name__} {self.url.render()}"
+        if self._driver is None and not self._closed:
+            # What asyncio.run(brokerkit.connect(url)) shows ("a coroutine was
+            # expected, got <...>"): say what to write instead.
+            text += (
+                " (not connected: inside an `async def`, write "
+                "`broker = await brokerkit.connect(...)` or "
+                "`with brokerkit.connect(...) as broker:`)"
+            )
+        return text + ">"
 
     def _ensure_open(self) -> SyncDriver:
         if self._closed:
-            raise ClosedError(f"broker {self.url} is closed")
+            raise ClosedError(f"broker {self.url} is closed", url=self.url.render())
         if self._driver is None:
             driver = self._factory(self.url, self.options, self.capabilities)
-            driver.connect(self.options["connect_timeout"])
+            try:
+                driver.connect(self.options["connect_timeout"])
+            except BrokerError as exc:
+                if exc.url is None:  # every backend's connect errors say which URL (masked)
+                    exc.url = self.url.render()
+                raise
             self._driver = driver
         return self._driver
 
     def _live_driver(self) -> SyncDriver:
         if self._driver is None:
             if self._closed:
-                raise ClosedError(f"broker {self.url} is closed")
+                raise ClosedError(f"broker {self.url} is closed", url=self.url.render())
             raise ClosedError(
                 f"broker {self.url} is not connected yet: use "
-                "`brokerkit.connect(...)` or `with brokerkit.connect(...)`"
+                "`brokerkit.connect(...)` or `with brokerkit.connect(...)`",
+                url=self.url.render(),
             )
         return self._driver
 

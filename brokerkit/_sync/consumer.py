@@ -13,14 +13,22 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._acompat import Lock, Openable, monotonic
+from .._acompat import Lock, Openable, sleep, monotonic
 from .._policy.acks import OffsetTracker
 from .._policy.commits import AckBatcher
 from .._policy.deadletter import dead_letter_headers, max_deliveries_reason
 from .._policy.guarantees import check_nack_delay
+from .._policy.receiving import check_max_messages, check_timeout
 from .._spec import ConsumerConfig
 from .._types import Commit, Guarantee
-from ..errors import BrokerError, ClosedError, ConfigurationError, UnsupportedError
+from ..errors import (
+    BrokerConnectionError,
+    BrokerError,
+    ClosedError,
+    ConfigurationError,
+    UnsupportedError,
+)
+from ..errors import TimeoutError as NoAnswer
 from .driver import SyncConsumerDriver, Delivery
 from .producer import Producer
 
@@ -34,6 +42,19 @@ log = logging.getLogger("brokerkit")
 #: A blocking receive waits in slices this long, so close() from another thread or task
 #: ends it promptly.
 POLL_SLICE = 0.2
+
+#: A lost connection is retried with backoff from 50 ms doubling to 1 s.
+RETRY_BASE = 0.05
+RETRY_CAP = 1.0
+
+#: What a driver raises when the broker cannot be reached or does not answer in time:
+#: the core decides whether to try again (see _settle_again and _fetch).
+LOST = (BrokerConnectionError, NoAnswer)
+
+
+def _backoff(failures: int, left: float) -> float:
+    delay: float = min(RETRY_CAP, RETRY_BASE * 2.0**failures, left)
+    return max(0.0, delay)
 
 
 class Message:
@@ -127,7 +148,14 @@ class Consumer(Openable):
             self._offsets = OffsetTracker()
         self._prefetch: int = options["prefetch"]
         self._prefetch_bytes: int = options["prefetch_bytes"]
-        self._ahead = self._prefetch  # prefetch, lowered while messages are large
+        #: Messages fetched ahead: prefetch, lowered while messages are large. Until a
+        #: batch showed how large they are, one: prefetch_bytes bounds every fetch, the
+        #: first one too.
+        self._ahead = 1
+        #: How many messages prefetch_bytes allows, from the sizes of the last batch.
+        self._cap = 1
+        opts = broker.options
+        self._reconnect: float = opts.get("reconnect_timeout", 30.0)
         self._max_deliveries: int | None = options["max_deliveries"]
         #: The core enforces max_deliveries unless the broker does it natively.
         self._limit: int | None = None if caps.native_dead_letter else self._max_deliveries
@@ -171,6 +199,8 @@ class Consumer(Openable):
     def receive(self, timeout: float | None = None) -> Message | None:
         """The next message, or None after ``timeout`` seconds (None: wait until one comes
         or the consumer is closed)."""
+        if timeout is not None and type(timeout) is not float:
+            timeout = check_timeout(timeout)
         buf = self._buf
         if buf:
             return buf.popleft()
@@ -186,13 +216,15 @@ class Consumer(Openable):
     def receive_many(self, max_messages: int = 100, timeout: float | None = None) -> list[Message]:
         """Up to ``max_messages`` messages: what is buffered at once, else waits at most
         ``timeout`` seconds for the first; possibly an empty list."""
-        if max_messages < 1:
-            raise ValueError(f"max_messages must be >= 1, got {max_messages}")
+        if type(max_messages) is not int or max_messages < 1:
+            max_messages = check_max_messages(max_messages)
+        if timeout is not None and type(timeout) is not float:
+            timeout = check_timeout(timeout, "receive_many()")
         buf = self._buf
         if not buf:
             if self._batcher is None:
-                return self._fetch(max_messages, timeout)
-            msgs = self._fetch(max(max_messages, self._ahead), timeout)
+                return self._fetch_up_to(max_messages, timeout)
+            msgs = self._fetch_up_to(max(max_messages, self._ahead), timeout)
             if len(msgs) <= max_messages:
                 return msgs
             buf.extend(msgs[max_messages:])
@@ -202,6 +234,21 @@ class Consumer(Openable):
             buf.clear()
             return out
         return [buf.popleft() for _ in range(max_messages)]
+
+    def _fetch_up_to(self, want: int, timeout: float | None) -> list[Message]:
+        """Up to ``want`` messages, no fetch larger than prefetch_bytes allows: the first
+        fetch (sizes unknown) takes one, and what is there at once tops it up."""
+        n = min(want, self._cap)
+        msgs = self._fetch(n, timeout)
+        while len(msgs) >= n and len(msgs) < want:
+            n = min(want - len(msgs), self._cap)
+            more = self._fetch(n, 0.0)
+            if not more:
+                break
+            msgs.extend(more)
+            if len(more) < n:
+                break
+        return msgs
 
     def __iter__(self) -> Consumer:
         return self
@@ -217,15 +264,36 @@ class Consumer(Openable):
             raise StopIteration
         return msg
 
+    def _not_open(self) -> SyncConsumerDriver:
+        """receive() on a consumer that is closed, or (async API) was never opened: an
+        unopened consumer is not subscribed, so it must not start now, silently late."""
+        if self._closing:
+            raise ClosedError(
+                f"consumer of topic {self.topic!r} is closed", url=self._broker.url.render()
+            )
+        raise ClosedError(
+            f"consumer of topic {self.topic!r} is not open (so not subscribed): write "
+            "`consumer = await broker.consumer(...)` or "
+            "`with broker.consumer(...) as consumer:` before sending what it "
+            "should receive",
+            url=self._broker.url.render(),
+        )
+
     def _fetch(self, n: int, timeout: float | None) -> list[Message]:
         drv = self._drv
         if drv is None:
-            drv = self._ensure_open()
+            drv = self._not_open()
+        if timeout is not None and timeout < 0:
+            check_timeout(timeout)
         batcher = self._batcher
+        deadline = None if timeout is None else monotonic() + timeout
         if batcher is not None and batcher.tokens and batcher.due():
             self._commit()
-        deadline = None if timeout is None else monotonic() + timeout
+            if deadline is not None and monotonic() >= deadline:
+                return []  # the commit took the time (a broker not answering): no fetch
         topic = self.topic
+        lost_at: float | None = None
+        failures = 0
         while True:
             if self._closing:
                 return []
@@ -235,17 +303,34 @@ class Consumer(Openable):
                 wait = POLL_SLICE
             else:
                 wait = min(POLL_SLICE, max(0.0, deadline - monotonic()))
-            with self._fetch_lock:
-                if self._closed:
-                    return []
-                raw = drv.fetch(n, wait)
+            try:
+                with self._fetch_lock:
+                    if self._closed:
+                        return []
+                    raw = drv.fetch(n, wait)
+            except LOST:
+                # The driver gave up within about wait + connect_timeout. A receive with a
+                # timeout raises now; a blocking one waits out an outage up to
+                # reconnect_timeout.
+                now = monotonic()
+                if lost_at is None:
+                    lost_at = now
+                failures += 1
+                if deadline is not None or now - lost_at >= self._reconnect:
+                    raise
+                sleep(_backoff(failures, self._reconnect - (now - lost_at)))
+                continue
+            if lost_at is not None:
+                lost_at = None
+                failures = 0
             if raw:
                 if self._offsets is not None:
                     self._track(raw, self._offsets)
                 msgs = [Message(self, topic, d) for d in raw]
                 # Per batch, not per message: size the next fetch from two samples.
                 size = len(raw[0].value) + len(raw[-1].value)
-                self._ahead = max(1, min(self._prefetch, 2 * self._prefetch_bytes // (size or 1)))
+                cap = self._cap = max(1, 2 * self._prefetch_bytes // (size or 1))
+                self._ahead = min(self._prefetch, cap)
                 if self._limit is not None:
                     msgs = self._drop_exceeded(msgs, self._limit)
                     if not msgs:
@@ -253,6 +338,8 @@ class Consumer(Openable):
                 return msgs
             if batcher is not None and batcher.tokens:
                 self._commit()
+                if deadline is not None and monotonic() >= deadline:
+                    return []
                 continue
             if deadline is not None and monotonic() >= deadline:
                 return []
@@ -329,8 +416,34 @@ class Consumer(Openable):
             drv.settle(acks, (), self._sync_commit)
         except BrokerError as exc:
             if self._sync_commit:
-                raise
+                if not isinstance(exc, LOST):
+                    raise
+                self._settle_again(drv, acks, (), exc, monotonic() + self._reconnect)
+                return
             self._report_commit_error(exc)
+
+    def _settle_again(
+        self,
+        drv: SyncConsumerDriver,
+        acks: Sequence[Any],
+        nacks: Sequence[tuple[Any, float | None]],
+        exc: BaseException,
+        deadline: float,
+    ) -> None:
+        """A confirmed settle failed with a lost connection or no answer: try again
+        (backoff 50 ms to 1 s) until ``deadline``, then raise the last error."""
+        failures = 0
+        while True:
+            left = deadline - monotonic()
+            if left <= 0:
+                raise exc
+            failures += 1
+            sleep(_backoff(failures, left))
+            try:
+                drv.settle(acks, nacks, True)
+                return
+            except LOST as again:
+                exc = again
 
     def _report_commit_error(self, exc: BrokerError) -> None:
         if self._on_commit_error is not None:
@@ -351,7 +464,10 @@ class Consumer(Openable):
             return
         acks = self._take_acks()
         if acks:
-            drv.settle(acks, (), True)
+            try:
+                drv.settle(acks, (), True)
+            except LOST as exc:
+                self._settle_again(drv, acks, (), exc, monotonic() + self._reconnect)
 
     def _nack(self, msg: Message, requeue: bool, delay: float | None) -> None:
         if self._batcher is None:
@@ -368,6 +484,13 @@ class Consumer(Openable):
             if self._dead_letter_topic is not None:
                 self._dead_letter(msg, "nacked with requeue=False", msg.delivery_count)
             else:
+                log.warning(
+                    "message %s of topic %r (group %r) nacked with requeue=False and no "
+                    "dead_letter_topic: dropped",
+                    msg.id,
+                    self.topic,
+                    self.group,
+                )
                 msg.ack()  # dropped on purpose, as asked
             return
         check_nack_delay(self._broker.capabilities, self._broker.backend, delay)
@@ -386,7 +509,11 @@ class Consumer(Openable):
         # Pending acks go in the same call: one settle() for the batch. A nack returns
         # once the message is handed back.
         acks = self._take_acks() if self._batcher.tokens else []
-        drv.settle(acks, ((msg._token, delay),), True)
+        nacks = ((msg._token, delay),)
+        try:
+            drv.settle(acks, nacks, True)
+        except LOST as exc:
+            self._settle_again(drv, acks, nacks, exc, monotonic() + self._reconnect)
 
     def _rewind(self, offsets: OffsetTracker, token: Any) -> None:
         """A nack on a cumulative-ack backend: the partition is read again from the nacked
@@ -401,6 +528,12 @@ class Consumer(Openable):
                 buf.extend(kept)
 
     def _dead_letter(self, msg: Message, reason: str, deliveries: int) -> None:
+        if self._closed:
+            raise ClosedError(
+                f"consumer of {self.topic!r} is closed: message {msg.id} cannot be "
+                "dead-lettered (it was handed back to the group and will be delivered again)",
+                url=self._broker.url.render(),
+            )
         topic = self._dead_letter_topic
         if topic is None:
             raise ConfigurationError(
@@ -435,6 +568,8 @@ class Consumer(Openable):
             self._closed = True
         self._broker._unregister(self)
         drv = self._drv
+        limit = self._broker._close_timeout
+        deadline = None if limit is None else monotonic() + limit
         try:
             if drv is not None and self._batcher is not None:
                 # One last settle: the pending acks, and the prefetched messages the
@@ -442,13 +577,18 @@ class Consumer(Openable):
                 acks = self._take_acks()
                 nacks = [(m._token, None) for m in self._buf]
                 if acks or nacks:
-                    drv.settle(acks, nacks, True)
+                    try:
+                        drv.settle(acks, nacks, True)
+                    except LOST as exc:
+                        until = monotonic() + self._reconnect if deadline is None else deadline
+                        self._settle_again(drv, acks, nacks, exc, until)
         finally:
             self._drv = None
             self._buf.clear()
             try:
                 if drv is not None:
-                    drv.close(self._broker._close_timeout)
+                    left = None if deadline is None else max(0.0, deadline - monotonic())
+                    drv.close(left)
             finally:
                 if self._dlq is not None:
                     self._dlq.close()

@@ -119,6 +119,19 @@ class Producer(Openable):
             self._broker._register(self)
         return self._drv
 
+    def _not_open(self) -> None:
+        """send()/send_many()/flush() on a producer that is closed, or was never opened."""
+        if self._closed:
+            raise ClosedError(
+                f"producer for topic {self.topic!r} is closed", url=self._broker.url.render()
+            )
+        raise ClosedError(
+            f"producer for topic {self.topic!r} is not open: write "
+            "`producer = await broker.producer(...)` or "
+            "`with broker.producer(...) as producer:`",
+            url=self._broker.url.render(),
+        )
+
     # -- sending -----------------------------------------------------------------------
 
     def send(
@@ -139,7 +152,7 @@ class Producer(Openable):
         same message (``capabilities.idempotent_produce``).
         """
         if not self._open:
-            self._ensure_open()
+            self._not_open()
         inflight = self._inflight
         if inflight.failures:
             raise inflight.take_error()  # type: ignore[misc]
@@ -168,7 +181,7 @@ class Producer(Openable):
 
         Returns once the messages are buffered; refusals surface as with send()."""
         if not self._open:
-            self._ensure_open()
+            self._not_open()
         inflight = self._inflight
         if inflight.failures:
             raise inflight.take_error()  # type: ignore[misc]
@@ -189,7 +202,7 @@ class Producer(Openable):
         brokerkit.TimeoutError (with the count still unconfirmed) after ``timeout`` seconds.
         """
         if not self._open:
-            self._ensure_open()
+            self._not_open()
         self._drain(timeout, "flush()")
         err = self._inflight.take_error()
         if err is not None:
@@ -273,7 +286,8 @@ class Producer(Openable):
             if remaining <= 0 or not event_wait(room, remaining):
                 raise TimeoutError(
                     f"producer for topic {self.topic!r}: the buffer stayed full "
-                    f"({len(self._buf)} messages) for {limit} s: the broker does not keep up"
+                    f"({len(self._buf)} messages) for {limit} s: the broker does not keep up",
+                    url=self._broker.url.render(),
                 )
 
     def _drain(self, timeout: float | None, what: str) -> None:
@@ -296,7 +310,8 @@ class Producer(Openable):
                 n = len(self._buf) + self._busy
                 raise TimeoutError(
                     f"{what}: {n} message(s) sent to topic {self.topic!r} still unconfirmed "
-                    f"after {timeout} s"
+                    f"after {timeout} s",
+                    url=self._broker.url.render(),
                 )
 
     def _flush_loop(self) -> None:

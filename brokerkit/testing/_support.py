@@ -140,10 +140,14 @@ _UNASKABLE = KNOWN_CAPABILITIES - _PROBED
 
 
 def _expect_unsupported(capability: str, exc: UnsupportedError) -> None:
-    if exc.capability is not None:
-        assert exc.capability == capability, (
-            f"asked for {capability!r}, but UnsupportedError names {exc.capability!r}: {exc}"
-        )
+    """An UnsupportedError for ``capability`` names it: in ``.capability`` and in the
+    message, so the user learns what is missing (an error naming nothing fails)."""
+    assert exc.capability == capability, (
+        f"asked for {capability!r}, but UnsupportedError names {exc.capability!r}: {exc}"
+    )
+    assert capability in str(exc), (
+        f"UnsupportedError for {capability!r} does not name it in its message: {exc}"
+    )
 
 
 def _missing(caps: Capabilities, capabilities: Iterable[str]) -> list[str]:

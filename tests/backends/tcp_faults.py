@@ -2,7 +2,11 @@
 
 - :class:`Link`: a proxy to a real server that can hand the server's bytes to the client
   in small pieces with a pause between them (a large reply is only partly there for a
-  while), swallow the server's replies, and cut every connection.
+  while), swallow the server's replies, cut every connection, and go silent: stop
+  forwarding in both directions without closing anything (:meth:`Link.hold`), on the
+  connections open now and on new ones, until :meth:`Link.resume` lets the held bytes
+  through (a broker that hangs, a network that drops packets). Any TCP protocol: use
+  :func:`through` to point a brokerkit URL at the link.
 - :class:`SilentServer`: accepts TCP connections and never answers.
 - :class:`NotRedisServer`: answers every connection like an HTTP server and hangs up.
 
@@ -13,11 +17,14 @@ socket it opened and joins its threads.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import threading
 import time
 from types import TracebackType
 from typing import Any
+
+import brokerkit
 
 
 class _Server:
@@ -85,6 +92,27 @@ class Link(_Server):
         self.gap = gap
         self._pairs: list[tuple[socket.socket, socket.socket, threading.Event]] = []
         self._silent = False
+        self._flowing = threading.Event()
+        self._flowing.set()
+        #: Bytes received and held back (not forwarded) since the last hold().
+        self.held = 0
+
+    @property
+    def holding(self) -> bool:
+        return not self._flowing.is_set()
+
+    def hold(self) -> None:
+        """Stop forwarding, both ways, on every connection, without closing any: what
+        arrives is held (the broker never sees the commands); new connections are
+        accepted and held too (a connect looks like it worked, then nothing answers).
+        The broker behind looks hung; :meth:`resume` lets everything through."""
+        self.held = 0
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        """Forward again after :meth:`hold`, starting with what was held (nothing is lost
+        or reordered)."""
+        self._flowing.set()
 
     def drop_replies(self) -> None:
         """From now on, swallow what the server sends on the connections open now (for
@@ -111,6 +139,19 @@ class Link(_Server):
         return len(pairs)
 
     def _serve(self, conn: socket.socket) -> None:
+        if self.holding:  # connect upstream only once forwarding resumes: like a hung server
+            self._spawn(self._serve_later, conn)
+            return
+        self._pair(conn)
+
+    def _serve_later(self, conn: socket.socket) -> None:
+        while not self._closed and not self._flowing.wait(0.1):
+            pass
+        if not self._closed:
+            with contextlib.suppress(OSError):
+                self._pair(conn)
+
+    def _pair(self, conn: socket.socket) -> None:
         upstream = self._track(socket.create_connection(self.target))
         dropping = threading.Event()
         if self._silent:
@@ -131,6 +172,11 @@ class Link(_Server):
                     break
                 if dropping is not None and dropping.is_set():
                     continue
+                if not self._flowing.is_set():
+                    self.held += len(data)
+                    while not self._flowing.wait(0.1):
+                        if self._closed:
+                            return
                 dst.sendall(data)
                 if downstream and self.gap and len(data) == self.chunk:
                     time.sleep(self.gap)  # more is probably waiting: hold it back
@@ -163,3 +209,11 @@ class NotRedisServer(_Server):
             conn.recv(4096)
             conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
             conn.shutdown(socket.SHUT_RDWR)
+
+
+def through(url: str, link: _Server) -> str:
+    """``url`` with its host and port replaced by the link's (127.0.0.1:port); user,
+    password, path and query are kept."""
+    parsed = brokerkit.make_url(url)
+    moved = dataclasses.replace(parsed, hosts=(("127.0.0.1", link.port),))
+    return moved.render(hide_password=False)

@@ -8,6 +8,7 @@ port. Unreachable Redis: skip on a laptop, fail with CI=true.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tcp_faults import Link, NotRedisServer, SilentServer
+from tcp_faults import Link, NotRedisServer, SilentServer, through
 
 import brokerkit
 from brokerkit.backends.redis._codec import (
@@ -384,6 +385,34 @@ def test_maxlen_trims_approximately(raw: Any, topic: str) -> None:
     assert 100 <= raw.xlen(topic) < 1000
 
 
+@pytest.mark.parametrize("api", ["sync", "async"])
+async def test_max_age_trims_entries_older_than_it(raw: Any, topic: str, api: str) -> None:
+    """?max_age=S: each XADD drops (whole nodes of) entries older than about S seconds."""
+    if api == "sync":
+        with brokerkit.connect(URL + "?max_age=0.5") as broker, broker.producer(topic) as p:
+            p.send_many([b"old"] * 300)
+            p.flush()
+            await asyncio.sleep(0.7)
+            p.send(b"new")
+    else:
+        async with (
+            brokerkit.connect_async(URL, max_age=0.5) as abroker,
+            abroker.producer(topic) as ap,
+        ):
+            await ap.send_many([b"old"] * 300)
+            await ap.flush()
+            await asyncio.sleep(0.7)
+            await ap.send(b"new")
+    assert raw.xlen(topic) <= 101  # approximate: a partly old node may stay
+    last = raw.xrevrange(topic, count=1)[0][1]
+    assert last[b"v"] == b"new"
+
+
+def test_maxlen_and_max_age_together_are_refused() -> None:
+    with pytest.raises(brokerkit.ConfigurationError, match="maxlen or max_age, not both"):
+        brokerkit.connect(URL + "?maxlen=10&max_age=60")
+
+
 def _calls(server: PrivateRedis, command: str) -> int:
     with server.client() as client:
         stats = client.info("commandstats").get(f"cmdstat_{command}", {})
@@ -591,6 +620,9 @@ def _assert_error(
     assert type(err) is cls, f"{type(err).__module__}.{type(err).__qualname__}: {err}"
     assert not isinstance(err, redis.RedisError)
     assert where in str(err)
+    # BrokerError.url: the URL the error is about, with the password masked.
+    assert err.url is not None, f"no .url on {err!r}"
+    assert where in err.url
     texts = [str(err), repr(err), repr(err.args), repr(err.__dict__)]
     texts.append("".join(traceback.format_exception(err)))  # with the chained redis-py error
     for secret in secrets:
@@ -617,6 +649,44 @@ async def test_nothing_listening_async() -> None:
     with pytest.raises(brokerkit.BrokerError) as info:
         await brokerkit.connect_async(f"redis://:{SECRET}@127.0.0.1:{port}/0", connect_timeout=2)
     _assert_error(info.value, brokerkit.BrokerConnectionError, f"127.0.0.1:{port}", SECRET)
+
+
+@pytest.mark.parametrize("silent", [SilentServer, NotRedisServer], ids=["silent", "not-redis"])
+def test_rediss_against_a_server_without_tls_hints_at_tls(silent: type[SilentServer]) -> None:
+    """rediss:// to a plain-text port used to fail with "Timeout connecting to server"
+    and nothing more: the error now says that TLS may be the cause, sync and async."""
+    with silent() as server:
+        where = f"127.0.0.1:{server.port}"
+        url = f"rediss://:{SECRET}@{where}/0"
+        with pytest.raises(brokerkit.BrokerError) as info:
+            brokerkit.connect(url, connect_timeout=1)
+        _assert_error(info.value, brokerkit.BrokerConnectionError, where, SECRET)
+        assert "TLS" in str(info.value)
+        assert "redis://" in str(info.value)
+        with pytest.raises(brokerkit.BrokerError) as info:
+            asyncio.run(_connect_and_close(url))
+        _assert_error(info.value, brokerkit.BrokerConnectionError, where, SECRET)
+        assert "TLS" in str(info.value)
+
+
+def test_rediss_against_the_plain_text_redis_port_hints_at_tls(raw: Any) -> None:
+    url = brokerkit.make_url(URL)
+    where = f"{url.host}:{url.port or 6379}"
+    with pytest.raises(brokerkit.BrokerConnectionError) as info:
+        brokerkit.connect(f"rediss://{where}/0", connect_timeout=2, tls_verify=False)
+    assert "TLS" in str(info.value), str(info.value)
+    assert where in str(info.value)
+
+
+def test_nothing_listening_gives_no_tls_hint() -> None:
+    with pytest.raises(brokerkit.BrokerConnectionError) as info:
+        brokerkit.connect(f"rediss://127.0.0.1:{_free_port()}/0", connect_timeout=2)
+    assert "TLS" not in str(info.value), "a refused connection is not a TLS problem"
+
+
+async def _connect_and_close(url: str) -> None:
+    async with brokerkit.connect_async(url, connect_timeout=1):
+        pass
 
 
 def test_unknown_host_is_a_connection_error_naming_it() -> None:
@@ -1131,6 +1201,10 @@ async def test_a_lost_read_reply_is_read_back_at_once(raw: Any, topic: str, api:
             with brokerkit.connect(url, **opts) as broker:
                 consumer = broker.consumer(topic, group="g", commit="sync")
                 assert consumer.receive(timeout=0.1) is None  # the first fetch claims
+                raw.xadd(topic, {"v": "warm-up"})  # a first batch shows the message size,
+                warm = consumer.receive(timeout=5)  # so the next fetch takes both entries
+                assert warm is not None
+                warm.ack()
                 raw.xadd(topic, {"v": "lost-1"})
                 raw.xadd(topic, {"v": "lost-2"})
                 link.drop_replies()
@@ -1143,6 +1217,10 @@ async def test_a_lost_read_reply_is_read_back_at_once(raw: Any, topic: str, api:
             async with brokerkit.connect_async(url, **opts) as abroker:
                 aconsumer = await abroker.consumer(topic, group="g", commit="sync")
                 assert await aconsumer.receive(timeout=0.1) is None
+                raw.xadd(topic, {"v": "warm-up"})
+                awarm = await aconsumer.receive(timeout=5)
+                assert awarm is not None
+                await awarm.ack()
                 raw.xadd(topic, {"v": "lost-1"})
                 raw.xadd(topic, {"v": "lost-2"})
                 link.drop_replies()
@@ -1214,13 +1292,25 @@ async def test_pubsub_message_arriving_in_pieces_is_not_lost_async(topic: str) -
             await consumer.close()
 
 
-def _publish_until_received(publish: Callable[[bytes], None], receive: Callable[[], Any]) -> None:
+def _publish_until_received(
+    publish: Callable[[bytes], None], receive: Callable[[], Any], reported: bool = False
+) -> None:
+    """Publish until the subscriber gets one; on the way, it says once (a
+    BrokerConnectionError from receive) that the cut lost what was published meanwhile,
+    unless that was ``reported`` already."""
     deadline = time.monotonic() + 10
+    said = 0
+    expected = 0 if reported else 1
     while time.monotonic() < deadline:
         publish(b"ping")
-        msg = receive()
+        try:
+            msg = receive()
+        except brokerkit.BrokerConnectionError as exc:
+            said += "lost" in str(exc)  # a report without "lost" fails the count below
+            continue
         if msg is not None:
             assert msg.value == b"ping"
+            assert said == expected, "the cut was not reported (or more than once)"
             return
     raise AssertionError("the subscriber did not come back after its connection was killed")
 
@@ -1244,11 +1334,408 @@ async def test_pubsub_subscriber_resubscribes_after_client_kill_async(raw: Any, 
         assert _kill_clients(raw, name) >= 1
         async with broker.producer(topic, guarantee="at-most-once") as producer:
             deadline = time.monotonic() + 10
+            said = 0
             while True:
                 assert time.monotonic() < deadline, "the subscriber did not come back"
                 await producer.send(b"ping")
-                msg = await consumer.receive(timeout=0.2)
+                try:
+                    msg = await consumer.receive(timeout=0.2)
+                except brokerkit.BrokerConnectionError as exc:
+                    said += "lost" in str(exc)
+                    continue
                 if msg is not None:
                     assert msg.value == b"ping"
+                    assert said == 1
                     break
         await consumer.close()
+
+
+# -- Pub/Sub: a slow subscriber cut off by Redis is not silent ---------------------------------
+
+SLOW_LIMIT = ("--client-output-buffer-limit", "pubsub 262144 131072 60")
+#: Messages of 8 KiB sent while the subscriber does not read: 40 MB, far more than the
+#: loopback socket buffers and the 256 KiB limit hold together.
+FLOOD = 5000
+
+
+def _flood(server: PrivateRedis, channel: str, count: int, size: int) -> None:
+    client = server.client()
+    try:
+        payload = encode_frame(b"f" * size, None, None)
+        pipe = client.pipeline(transaction=False)
+        for _ in range(count):
+            pipe.publish(channel, payload)
+        pipe.execute()
+    finally:
+        client.close()
+
+
+def _drain_until_cut(receive: Callable[[], Any], deadline: float) -> tuple[int, Any]:
+    got = 0
+    while time.monotonic() < deadline:
+        try:
+            msg = receive()
+        except brokerkit.BrokerConnectionError as exc:
+            return got, exc
+        if msg is not None:
+            got += 1
+    raise AssertionError(f"received {got} messages and no word of the cut")
+
+
+def test_pubsub_slow_subscriber_cut_by_redis_is_reported(
+    tmp_path: Path, raw: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis cuts a subscriber that falls behind at its output-buffer limit (256 KiB here;
+    32 MiB by default): the loss is logged at WARNING with what may be lost, and the
+    next receive() raises BrokerConnectionError saying so; the one after goes on."""
+    caplog.set_level(logging.WARNING, logger="brokerkit")
+    server = PrivateRedis(tmp_path, *SLOW_LIMIT)
+    server.start()
+    try:
+        url = server.url + "?mode=pubsub"
+        with brokerkit.connect(url) as broker:
+            consumer = broker.consumer("slow", guarantee="at-most-once")
+            _flood(server, "slow", FLOOD, 8192)  # 40 MB while nobody reads
+            got, exc = _drain_until_cut(
+                lambda: consumer.receive(timeout=0.5), time.monotonic() + 15
+            )
+            assert got < FLOOD
+            assert exc.url is not None
+            assert "'slow'" in str(exc)
+            assert "262,144 bytes" in str(exc)
+            warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+            losses = [r for r in warned if "are lost" in r.getMessage()]
+            assert len(losses) == 1  # the loss, once (reconnect attempts log their own)
+            with broker.producer("slow", guarantee="at-most-once") as producer:
+                _publish_until_received(
+                    producer.send, lambda: consumer.receive(timeout=0.2), reported=True
+                )
+            consumer.close()
+    finally:
+        server.kill()
+
+
+async def test_pubsub_slow_subscriber_cut_by_redis_is_reported_async(
+    tmp_path: Path, raw: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="brokerkit")
+    server = PrivateRedis(tmp_path, *SLOW_LIMIT)
+    server.start()
+    try:
+        async with brokerkit.connect_async(server.url + "?mode=pubsub") as broker:
+            consumer = await broker.consumer("slow", guarantee="at-most-once")
+            await asyncio.to_thread(_flood, server, "slow", FLOOD, 8192)
+            deadline = time.monotonic() + 15
+            got = 0
+            while True:
+                assert time.monotonic() < deadline, f"got {got} and no word of the cut"
+                try:
+                    msg = await consumer.receive(timeout=0.5)
+                except brokerkit.BrokerConnectionError as exc:
+                    cut = exc
+                    break
+                got += msg is not None
+            assert "lost" in str(cut)
+            assert got < FLOOD
+            losses = [r for r in caplog.records if "are lost" in r.getMessage()]
+            assert len(losses) == 1  # the loss, once (reconnect attempts log their own)
+            async with broker.producer("slow", guarantee="at-most-once") as producer:
+                for _ in range(100):
+                    await producer.send(b"after")
+                    msg = await consumer.receive(timeout=0.2)
+                    if msg is not None:
+                        break
+                assert msg is not None
+                assert msg.value == b"after"
+            await consumer.close()
+    finally:
+        server.kill()
+
+
+# -- slow handlers, short visibility timeouts: prefetching never causes a redelivery -------------
+
+SLOW_COUNT = 100
+SLOW_WORK = 0.03  # seconds per message: 3 s of work for the lot, three visibility timeouts
+
+
+def _slow_group_sync(url: str, topic: str, members: int, **options: Any) -> Counter[bytes]:
+    seen: Counter[bytes] = Counter()
+    lock = threading.Lock()
+    with brokerkit.connect(url, visibility_timeout=1.0, claim_interval=0.1) as broker:
+        consumers = [broker.consumer(topic, group="g", **options) for _ in range(members)]
+        with broker.producer(topic) as producer:
+            producer.send_many([b"%04d" % i for i in range(SLOW_COUNT)])
+        stop = time.monotonic() + 30
+
+        def run(consumer: Any) -> None:
+            while time.monotonic() < stop:
+                msg = consumer.receive(timeout=0.2)  # also sends the acks that are due
+                if msg is None:
+                    with lock:
+                        if len(seen) == SLOW_COUNT:
+                            return
+                    continue
+                time.sleep(SLOW_WORK)
+                with lock:
+                    seen[msg.value] += 1
+                msg.ack()
+
+        threads = [threading.Thread(target=run, args=(c,)) for c in consumers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        time.sleep(1.5)  # past the visibility timeout: nothing acked may come again
+        for consumer in consumers:
+            for msg in consumer.receive_many(SLOW_COUNT, timeout=0.5):
+                seen[msg.value] += 1
+            consumer.close()
+    return seen
+
+
+async def _slow_group_async(url: str, topic: str, members: int, **options: Any) -> Counter[bytes]:
+    seen: Counter[bytes] = Counter()
+    async with brokerkit.connect_async(url, visibility_timeout=1.0, claim_interval=0.1) as broker:
+        consumers = [await broker.consumer(topic, group="g", **options) for _ in range(members)]
+        async with broker.producer(topic) as producer:
+            await producer.send_many([b"%04d" % i for i in range(SLOW_COUNT)])
+        stop = time.monotonic() + 30
+
+        async def run(consumer: Any) -> None:
+            while time.monotonic() < stop:
+                msg = await consumer.receive(timeout=0.2)  # also sends the acks that are due
+                if msg is None:
+                    if len(seen) == SLOW_COUNT:
+                        return
+                    continue
+                await asyncio.sleep(SLOW_WORK)
+                seen[msg.value] += 1
+                await msg.ack()
+
+        await asyncio.gather(*(run(c) for c in consumers))
+        await asyncio.sleep(1.5)
+        for consumer in consumers:
+            for msg in await consumer.receive_many(SLOW_COUNT, timeout=0.5):
+                seen[msg.value] += 1
+            await consumer.close()
+    return seen
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+@pytest.mark.parametrize("members", [1, 2])
+@pytest.mark.parametrize("commit", ["async", "sync"])
+async def test_slow_handlers_never_get_a_message_twice_by_prefetching(
+    raw: Any, topic: str, api: str, members: int, commit: str
+) -> None:
+    """Visibility timeout 1 s, 30 ms of work per message, default prefetch: every
+    message is handled exactly once, with one member (whose own pending acks must not be
+    claimed back) and with two (which must not claim what the other holds in its
+    prefetch buffer), sync and async."""
+    if api == "sync":
+        seen = await asyncio.to_thread(_slow_group_sync, URL, topic, members, commit=commit)
+    else:
+        seen = await _slow_group_async(URL, topic, members, commit=commit)
+    twice = {v: n for v, n in seen.items() if n > 1}
+    assert len(seen) == SLOW_COUNT
+    assert not twice, f"{len(twice)} messages handled more than once"
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+async def test_slow_handlers_never_dead_letter_good_messages(
+    raw: Any, topic: str, api: str
+) -> None:
+    """The same with max_deliveries=1: a message handled and acked once is never
+    dead-lettered because another member claimed it while it waited."""
+    dlq = topic + "-dlq"
+    options = {"max_deliveries": 1, "dead_letter_topic": dlq}
+    raw.xgroup_create(dlq, "ops", id="0", mkstream=True)
+    if api == "sync":
+        seen = await asyncio.to_thread(_slow_group_sync, URL, topic, 2, **options)
+    else:
+        seen = await _slow_group_async(URL, topic, 2, **options)
+    assert raw.xlen(dlq) == 0, f"{raw.xlen(dlq)} good messages were dead-lettered"
+    assert len(seen) == SLOW_COUNT
+    assert max(seen.values()) == 1
+
+
+def _members(raw: Any, topic: str, group: str) -> dict[bytes, int]:
+    return {c["name"]: c["pending"] for c in raw.xinfo_consumers(topic, group)}
+
+
+def test_the_handback_member_goes_once_it_holds_nothing(raw: Any, topic: str) -> None:
+    """close() hands unacked messages to the member brokerkit-handback; once they are
+    all taken (by a live member, or by the next one to join when none was left) the
+    hand-back member is removed from the group, not left behind in every group."""
+    handback = b"brokerkit-handback"
+    with brokerkit.connect(URL, claim_interval=0.1) as broker:
+        with broker.producer(topic) as producer:
+            producer.send_many([b"a", b"b", b"c"])
+        first = broker.consumer(topic, group="g")
+        held = first.receive_many(3, timeout=3)
+        assert len(held) == 3
+        first.close()  # no other member: the three wait with the hand-back member
+        assert _members(raw, topic, "g") == {handback: 3}
+        second = broker.consumer(topic, group="g", commit="sync")
+        got = _receive_all(second, 3, timeout=5)
+        assert sorted(m.value for m in got) == [b"a", b"b", b"c"]
+        assert handback not in _members(raw, topic, "g")
+        # and with a live member taking them over
+        third = broker.consumer(topic, group="g", commit="sync")
+        with broker.producer(topic) as producer:
+            producer.send_many([b"d", b"e"])
+        mine = _receive_all(second, 2, timeout=5, ack=False)
+        assert len(mine) == 2
+        second.close()
+        again = _receive_all(third, 2, timeout=5)
+        assert sorted(m.value for m in again) == [b"d", b"e"]
+        _wait_for(
+            lambda: handback not in _members(raw, topic, "g"), 5, "the hand-back member to go"
+        )
+        third.close()
+
+
+# -- a broker that stops answering: every blocking call keeps its bound --------------------------
+#
+# A Link holds every byte both ways (the connections stay open, nothing answers, new ones
+# hang after the TCP accept): receive(timeout=t) returns or raises within about t plus
+# connect_timeout, even with an ASYNC commit pending, and close() within close_timeout.
+# Measured before: 32 s for receive(timeout=1) (61 s with the pending commit), 64-129 s
+# for close(). The bounds below are loose on purpose (a busy machine); the faults they
+# catch are tens of seconds.
+
+SILENT = {"connect_timeout": 1.0, "socket_timeout": 1.0, "close_timeout": 2.0}
+SLACK = 2.0
+
+
+@pytest.mark.parametrize("commit", ["async", "sync"])
+def test_receive_and_close_keep_their_bounds_against_a_silent_broker(
+    raw: Any, topic: str, commit: str
+) -> None:
+    link = Link(("127.0.0.1", 6379))
+    with link, brokerkit.connect(through(URL, link), **SILENT) as broker:
+        consumer = broker.consumer(topic, group="g", commit=commit)
+        with broker.producer(topic) as producer:
+            producer.send_many([b"1", b"2"])
+        got = _receive_all(consumer, 2, timeout=5)  # acked; with "async", not sent yet
+        assert len(got) == 2
+        time.sleep(0.3)  # the pending acks are due
+        link.hold()
+        start = time.monotonic()
+        with contextlib.suppress(brokerkit.BrokerConnectionError, brokerkit.TimeoutError):
+            assert consumer.receive(timeout=1.0) is None
+        took = time.monotonic() - start
+        assert took < 1.0 + SILENT["connect_timeout"] + SLACK, f"receive took {took:.1f} s"
+        start = time.monotonic()
+        with contextlib.suppress(brokerkit.BrokerError):
+            consumer.close()
+        took = time.monotonic() - start
+        assert took < SILENT["close_timeout"] + SLACK, f"close took {took:.1f} s"
+        link.resume()
+
+
+@pytest.mark.parametrize("commit", ["async", "sync"])
+async def test_receive_and_close_keep_their_bounds_against_a_silent_broker_async(
+    raw: Any, topic: str, commit: str
+) -> None:
+    link = Link(("127.0.0.1", 6379))
+    with link:
+        async with brokerkit.connect_async(through(URL, link), **SILENT) as broker:
+            consumer = await broker.consumer(topic, group="g", commit=commit)
+            async with broker.producer(topic) as producer:
+                await producer.send_many([b"1", b"2"])
+            got: list[Any] = []
+            deadline = time.monotonic() + 5
+            while len(got) < 2 and time.monotonic() < deadline:
+                for msg in await consumer.receive_many(2, timeout=0.5):
+                    await msg.ack()
+                    got.append(msg)
+            await asyncio.sleep(0.3)
+            link.hold()
+            start = time.monotonic()
+            with contextlib.suppress(brokerkit.BrokerConnectionError, brokerkit.TimeoutError):
+                assert await consumer.receive(timeout=1.0) is None
+            took = time.monotonic() - start
+            assert took < 1.0 + SILENT["connect_timeout"] + SLACK, f"receive took {took:.1f} s"
+            start = time.monotonic()
+            with contextlib.suppress(brokerkit.BrokerError):
+                await consumer.close()
+            took = time.monotonic() - start
+            assert took < SILENT["close_timeout"] + SLACK, f"close took {took:.1f} s"
+            link.resume()
+
+
+# -- the first fetch honours prefetch_bytes ---------------------------------------------------
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+async def test_the_first_fetch_honours_prefetch_bytes(raw: Any, topic: str, api: str) -> None:
+    """A new group's first receive() used to pull `prefetch` entries whatever their size
+    (10 entries of 50 MiB: 365 MiB in one reply). Now the first fetch takes one entry, and
+    every later one about prefetch_bytes' worth."""
+    big = b"B" * (1 << 20)
+    raw.xgroup_create(topic, "g", id="0", mkstream=True)
+    for _ in range(10):
+        raw.xadd(topic, {"v": big})
+
+    def held() -> int:
+        return int(raw.xpending(topic, "g")["pending"])
+
+    if api == "sync":
+        with brokerkit.connect(URL) as broker:
+            consumer = broker.consumer(topic, group="g", prefetch_bytes=2 << 20)
+            first = consumer.receive(timeout=5)
+            assert first is not None
+            assert held() == 1
+            first.ack()
+            second = consumer.receive(timeout=5)
+            assert second is not None
+            assert held() <= 1 + 2 + 1  # about prefetch_bytes' worth
+            consumer.close()
+    else:
+        async with brokerkit.connect_async(URL) as abroker:
+            aconsumer = await abroker.consumer(topic, group="g", prefetch_bytes=2 << 20)
+            afirst = await aconsumer.receive(timeout=5)
+            assert afirst is not None
+            assert held() == 1
+            await afirst.ack()
+            asecond = await aconsumer.receive(timeout=5)
+            assert asecond is not None
+            assert held() <= 1 + 2 + 1
+            await aconsumer.close()
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+async def test_close_with_pending_acks_keeps_close_timeout_against_a_silent_broker(
+    raw: Any, topic: str, api: str
+) -> None:
+    """close() sends the pending acks, but gives up at close_timeout when the broker does
+    not answer (the messages come back after the visibility timeout: at-least-once)."""
+    lazy = {"commit": "async", "commit_every": 1000, "commit_interval": 60.0}
+    link = Link(("127.0.0.1", 6379))
+    with link:
+        if api == "sync":
+            with brokerkit.connect(through(URL, link), **SILENT) as broker:
+                consumer = broker.consumer(topic, group="g", **lazy)
+                with broker.producer(topic) as producer:
+                    producer.send(b"1")
+                assert len(_receive_all(consumer, 1, timeout=5)) == 1  # acked, not sent
+                link.hold()
+                start = time.monotonic()
+                with contextlib.suppress(brokerkit.BrokerError):
+                    consumer.close()
+                took = time.monotonic() - start
+        else:
+            async with brokerkit.connect_async(through(URL, link), **SILENT) as abroker:
+                aconsumer = await abroker.consumer(topic, group="g", **lazy)
+                async with abroker.producer(topic) as aproducer:
+                    await aproducer.send(b"1")
+                msg = await aconsumer.receive(timeout=5)
+                assert msg is not None
+                await msg.ack()
+                link.hold()
+                start = time.monotonic()
+                with contextlib.suppress(brokerkit.BrokerError):
+                    await aconsumer.close()
+                took = time.monotonic() - start
+        link.resume()
+    assert took < SILENT["close_timeout"] + SLACK, f"close took {took:.1f} s"

@@ -13,6 +13,7 @@ from typing import Any
 from ..._spec import BackendSpec
 from ..._types import Capabilities
 from ..._url import BrokerURL
+from ...errors import ConfigurationError
 
 CAPABILITIES = Capabilities(
     persistent=False,
@@ -29,7 +30,30 @@ CAPABILITIES = Capabilities(
 )
 
 
+def check_url(url: BrokerURL) -> None:
+    """A memory URL is ``memory://`` or ``memory://name`` (plus options in the query):
+    no user, password, port, second host or path, which would suggest a server."""
+    extra = []
+    if url.username is not None or url.password is not None:
+        extra.append("credentials")
+    if len(url.hosts) > 1:
+        extra.append("several hosts")
+    if any(port is not None for _, port in url.hosts):
+        extra.append("a port")
+    if url.path:
+        extra.append(f"a path ({url.path!r})")
+    if extra:
+        raise ConfigurationError(
+            f"a {url.scheme}:// URL takes a broker name only, got {' and '.join(extra)} in "
+            f"{url.without_query()}; expected {url.scheme}:// or {url.scheme}://name "
+            "(an in-process broker: same name, same broker within the process)",
+            backend="memory",
+            url=url.render(),
+        )
+
+
 def capabilities(url: BrokerURL, options: Mapping[str, Any]) -> Capabilities:
+    check_url(url)  # called once per connect(), before anything is opened
     return CAPABILITIES
 
 

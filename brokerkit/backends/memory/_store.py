@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import logging
 import threading
 import time
 from collections import deque
@@ -19,6 +20,8 @@ from typing import Any, Protocol
 
 from ..._async.driver import Delivery as Delivery
 from ..._types import Record
+
+log = logging.getLogger("brokerkit")
 
 #: A topic's log is trimmed of what every group has consumed once this many entries, or
 #: this many payload bytes, were appended since the last trim.
@@ -54,10 +57,20 @@ class Group:
 
 
 class Topic:
-    __slots__ = ("base", "bytes_since_trim", "groups", "log", "name", "trim_at", "waiters")
+    __slots__ = (
+        "base",
+        "bytes_since_trim",
+        "dropped",
+        "groups",
+        "log",
+        "name",
+        "trim_at",
+        "waiters",
+    )
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.dropped = 0  # messages published while the topic had no group
         self.log: list[tuple[bytes, bytes | None, Any, float]] = []
         self.base = 0  # offset of log[0]
         self.groups: dict[str, Group] = {}
@@ -106,13 +119,36 @@ class MemoryBroker:
         with self.lock:
             topic = self._topic(topic_name)
             if not topic.groups:  # nobody subscribed and no replay: nothing keeps them
-                topic.base = topic.end + len(entries)
-                topic.log = []
-                return
-            topic.log.extend(entries)
-            waiters = self._appended(topic, size)
+                if self._drop(topic, len(entries)):
+                    first = True
+                else:
+                    return
+            else:
+                topic.log.extend(entries)
+                waiters = self._appended(topic, size)
+                first = False
+        if first:
+            self._said_dropped(topic_name)
+            return
         for waiter in waiters:
             waiter.set()
+
+    def _drop(self, topic: Topic, count: int) -> bool:
+        """Messages for a topic no group subscribes to (lock held): nothing keeps them.
+        True the first time since the topic last had a group: the caller says so once
+        (outside the lock), so a typo in a topic name does not lose messages silently."""
+        topic.base = topic.end + count
+        topic.log = []
+        topic.dropped += count
+        return topic.dropped == count
+
+    def _said_dropped(self, topic: str) -> None:
+        log.info(
+            "memory://%s: topic %r has no subscriber, messages sent to it are dropped "
+            "(memory:// keeps a message only for the groups that exist when it is sent)",
+            self.name,
+            topic,
+        )
 
     def _appended(self, topic: Topic, size: int) -> list[WakeUp]:
         """After an append (lock held): trim if due; return the waiters to wake."""
@@ -144,6 +180,7 @@ class MemoryBroker:
             group = topic.groups.get(name)
             if group is None:
                 group = topic.groups[name] = Group(name, topic.end)
+                topic.dropped = 0
             group.members += 1
             return Member(topic, group, member_id, private)
 

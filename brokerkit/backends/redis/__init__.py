@@ -73,6 +73,16 @@ OPTIONS = OptionSchema(
             minimum=1,
         ),
         Option(
+            "max_age",
+            float,
+            None,
+            "trim each stream of entries older than about this many seconds on XADD "
+            "(MINID ~); None: no age limit (give maxlen or max_age, not both)",
+            minimum=0,
+            positive=True,
+            unit="seconds",
+        ),
+        Option(
             "visibility_timeout",
             float,
             30.0,

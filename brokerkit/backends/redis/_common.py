@@ -7,6 +7,7 @@ Imports redis-py (only the exception classes and backoff, which both clients sha
 from __future__ import annotations
 
 import builtins
+import logging
 import os
 import uuid
 from collections.abc import Mapping
@@ -27,12 +28,34 @@ from ...errors import (
     map_errors,
 )
 
+log = logging.getLogger("brokerkit")
+
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 6379
 
 #: The group member that close() hands unacked messages to; every live member's
 #: XAUTOCLAIM takes them from there at once.
 HANDBACK = b"brokerkit-handback"
+
+#: Removes the HANDBACK member from a group when it holds nothing, atomically (a member
+#: that hands messages back at the same moment cannot lose them to the DELCONSUMER, which
+#: drops the deleted member's pending entries). KEYS[1]: stream; ARGV: group, HANDBACK.
+#: Returns 1 when it was removed.
+DROP_EMPTY_HANDBACK = """
+local ok, held = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if not ok or #held > 0 then return 0 end
+local ok2, members = pcall(redis.call, 'XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+if not ok2 then return 0 end
+for _, member in ipairs(members) do
+  for i = 1, #member, 2 do
+    if member[i] == 'name' and member[i + 1] == ARGV[2] then
+      redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+      return 1
+    end
+  end
+end
+return 0
+"""
 
 #: Handed-back or nacked messages get this idle time (24 h): old enough for any member's
 #: visibility timeout, small enough that Redis does not clamp it (it clamps times before 0).
@@ -154,14 +177,29 @@ def reply_text(exc: BaseException) -> str:
     return f"{code} {exc}" if code else str(exc)
 
 
-def error_table(host: str, port: int, *, connecting: bool = False) -> ErrorTable:
+def tls_hint(host: str, port: int, tls: bool) -> str:
+    """What to check when a connection fails in a way a TLS mismatch causes: a TLS
+    handshake against a plain-text port gets no answer it understands (a timeout or a
+    reset), and plain text against a TLS port is dropped."""
+    where = f"{host}:{port}"
+    if tls:
+        return (
+            f" (rediss:// speaks TLS: if the server at {where} serves plain text, "
+            "use redis:// instead)"
+        )
+    return f" (if the server at {where} expects TLS, use rediss:// instead of redis://)"
+
+
+def error_table(host: str, port: int, *, connecting: bool = False, tls: bool = False) -> ErrorTable:
     """redis-py exceptions -> brokerkit errors, naming the server (never the password).
 
     ``connecting``: the table for connect(), where whatever goes wrong (a refused
     connection, no answer, bad credentials, a server that does not speak RESP, a refused
-    SELECT) means the broker cannot be used: BrokerConnectionError.
+    SELECT) means the broker cannot be used: BrokerConnectionError. There, a failure
+    that a TLS mismatch causes (no answer, a reset, a garbled reply) says so.
     """
     where = f"{host}:{port}"
+    hint = tls_hint(host, port, tls) if connecting else ""
 
     def auth(exc: BaseException) -> BrokerError:
         return BrokerConnectionError(
@@ -169,11 +207,14 @@ def error_table(host: str, port: int, *, connecting: bool = False) -> ErrorTable
         )
 
     def conn(exc: BaseException) -> BrokerError:
-        return BrokerConnectionError(f"cannot reach redis at {where}: {exc}", backend="redis")
+        text = f"cannot reach redis at {where}: {exc}"
+        if connecting and not _refused(exc):
+            text += hint
+        return BrokerConnectionError(text, backend="redis")
 
     def garbled(exc: BaseException) -> BrokerError:
         return BrokerConnectionError(
-            f"the server at {where} does not answer like redis: {exc}", backend="redis"
+            f"the server at {where} does not answer like redis: {exc}{hint}", backend="redis"
         )
 
     def setup(exc: BaseException) -> BrokerError:
@@ -199,23 +240,75 @@ def error_table(host: str, port: int, *, connecting: bool = False) -> ErrorTable
     )
 
 
+def _refused(exc: BaseException) -> bool:
+    """True when nothing listens at all (no TLS mismatch can explain that)."""
+    return "refused" in str(exc).lower() or isinstance(exc.__cause__, ConnectionRefusedError)
+
+
+def pubsub_hard_limit(reply: Any) -> int | None:
+    """The hard ``client-output-buffer-limit`` of Pub/Sub clients, in bytes, from a
+    ``CONFIG GET client-output-buffer-limit`` reply (None when unknown or unlimited)."""
+    try:
+        text = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
+        words = text.split()
+        for i, word in enumerate(words):
+            if word == "pubsub":
+                hard = int(words[i + 1])
+                return hard or None
+    except (IndexError, TypeError, ValueError, AttributeError):
+        pass
+    return None
+
+
+def pubsub_gap(
+    where: str, channel: bytes, received: int, received_bytes: int, limit: int | None, gaps: int
+) -> BrokerConnectionError:
+    """A Pub/Sub subscription was cut and restored: messages published meanwhile are
+    lost. Logged at WARNING here; the error is what the next receive() raises."""
+    name = channel.decode(errors="replace")
+    if limit:
+        average = received_bytes / received if received else 0
+        about = f", about {int(limit / average):,} messages of the size seen" if average else ""
+        held = f"what Redis held for it when it cut it off (up to {limit:,} bytes{about})"
+    else:
+        held = "what Redis held for it when it cut it off"
+    text = (
+        f"the Pub/Sub subscription to {name!r} at redis {where} was cut and restored "
+        f"({gaps} time(s) so far; {received:,} messages received before): messages "
+        f"published in between are lost, at least {held} and everything published while "
+        "it reconnected. Redis cuts a subscriber that falls behind at its "
+        "client-output-buffer-limit for pubsub; receive faster, or use Streams mode "
+        "(at-least-once), where nothing is lost"
+    )
+    log.warning("%s", text)
+    return BrokerConnectionError(text, backend="redis")
+
+
 class ErrorMapper:
     """``with mapper():`` maps redis-py exceptions (see :func:`error_table`); this is the
-    one place where they are translated. ``mapper(connecting=True)`` for connect()."""
+    one place where they are translated. ``mapper(connecting=True)`` for connect().
+    Every error carries ``url`` (the password masked) as its ``.url``."""
 
-    __slots__ = ("_connecting", "_secrets", "_table", "where")
+    __slots__ = ("_connecting", "_secrets", "_table", "url", "where")
 
-    def __init__(self, host: str, port: int, password: str | None) -> None:
+    def __init__(
+        self, host: str, port: int, password: str | None, url: BrokerURL | None = None
+    ) -> None:
         self.where = f"{host}:{port}"
-        self._table = error_table(host, port)
-        self._connecting = error_table(host, port, connecting=True)
+        tls = url is not None and url.scheme == "rediss"
+        self.url = url.without_query().render() if url is not None else None
+        self._table = error_table(host, port, tls=tls)
+        self._connecting = error_table(host, port, connecting=True, tls=tls)
         self._secrets = [password] if password else []
 
     def __call__(self, connecting: bool = False) -> AbstractContextManager[None]:
-        return map_errors(self._connecting if connecting else self._table, secrets=self._secrets)
+        return map_errors(
+            self._connecting if connecting else self._table, secrets=self._secrets, url=self.url
+        )
 
 
 __all__ = [
+    "DROP_EMPTY_HANDBACK",
     "HANDBACK",
     "LONG_IDLE_MS",
     "RAW_COMMANDS",
@@ -227,6 +320,8 @@ __all__ = [
     "id_key",
     "is_error",
     "private_group",
+    "pubsub_gap",
+    "pubsub_hard_limit",
     "raw_reply",
     "reply_text",
     "retries_for",

@@ -12,6 +12,7 @@ capability. No case sleeps to wait for the broker: helpers poll with a deadline.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from functools import partial
@@ -51,6 +52,15 @@ HANDBACK_BOUND = 3.0
 
 def _values(msgs: list[AsyncMessage]) -> list[bytes]:
     return [m.value for m in msgs]
+
+
+async def _ends(handle: Any, what: str) -> Any:
+    """The result of a background call that must end within DELIVERY_TIMEOUT: an
+    assertion that fails with ``what``, never a hang until the test runner's timeout."""
+    try:
+        return await handle.wait(DELIVERY_TIMEOUT)
+    except TimeoutError:
+        raise AssertionError(f"{what} did not end within {DELIVERY_TIMEOUT} s") from None
 
 
 class AsyncSuite(AsyncProducingCases):
@@ -711,20 +721,20 @@ class AsyncSuite(AsyncProducingCases):
             async with abroker.producer(topic, guarantee=g) as producer:
                 await producer.send(b"one")
             first_seen = AWaiter()
-
-            async def close_it() -> None:
-                assert await first_seen.wait(DELIVERY_TIMEOUT)
-                # Let the iteration block on the empty topic again (either order must end it).
-                await asleep(0.2)
-                await consumer.close()
-
-            closer = arun(close_it)
             seen = []
-            async for msg in consumer:
-                seen.append(msg.value)
-                await msg.ack()
-                first_seen.set()
-            await closer.wait()
+
+            async def iterate() -> None:
+                async for msg in consumer:
+                    seen.append(msg.value)
+                    await msg.ack()
+                    first_seen.set()
+
+            iteration = arun(iterate)
+            assert await first_seen.wait(DELIVERY_TIMEOUT), "the message never came"
+            # Let the iteration block on the empty topic again (either order must end it).
+            await asleep(0.2)
+            await consumer.close()
+            await _ends(iteration, "iterating a consumer closed elsewhere")
         assert seen == [b"one"]
 
     async def test_iteration_ends_when_closed_in_the_loop(
@@ -735,12 +745,20 @@ class AsyncSuite(AsyncProducingCases):
             async with abroker.producer(topic, guarantee=g) as producer:
                 await producer.send_many([b"1", b"2", b"3"])
             seen = []
-            async for msg in consumer:
-                seen.append(msg.value)
-                await msg.ack()
-                await consumer.close()
+
+            async def iterate() -> None:
+                async for msg in consumer:
+                    seen.append(msg.value)
+                    await msg.ack()
+                    await consumer.close()
+
+            await _ends(arun(iterate), "iterating a consumer closed in the loop body")
             assert len(seen) == 1
-            seen2 = [msg async for msg in consumer]
+
+            async def iterate_closed() -> list[Any]:
+                return [msg async for msg in consumer]
+
+            seen2 = await _ends(arun(iterate_closed), "iterating a closed consumer")
             assert seen2 == [], "iterating a closed consumer ends at once"
 
     # -- bad input ---------------------------------------------------------------------
@@ -901,3 +919,124 @@ class AsyncSuite(AsyncProducingCases):
             assert info.value.capability == "nack_delay"
             await msg.nack(delay=0)  # no delay asked: fine
             assert _values(await acollect(consumer, 1, ack=True)) == [b"d"]
+
+    # -- faults no other case notices ----------------------------------------------------
+
+    @requires("at_least_once")
+    async def test_nack_without_requeue_and_without_dead_letter_topic_drops(
+        self, abroker: AsyncBroker, topic: str, group: str
+    ) -> None:
+        """``nack(requeue=False)`` with no dead_letter_topic drops the message: it is not
+        delivered again, neither to this consumer nor after a reopen of the group."""
+        caps = abroker.capabilities
+        kwargs: dict[str, Any] = {"group": group} if caps.consumer_groups else {}
+        async with abroker.consumer(topic, commit="sync", **kwargs) as consumer:
+            async with abroker.producer(topic) as producer:
+                await producer.send_many([b"drop me", b"keep me"])
+            got = await acollect(consumer, 2)
+            by_value = {m.value: m for m in got}
+            assert sorted(by_value) == [b"drop me", b"keep me"]
+            await by_value[b"drop me"].nack(requeue=False)
+            await by_value[b"keep me"].ack()
+            assert await acollect(consumer, 1, QUIET_PERIOD) == [], "a dropped message came back"
+        if caps.consumer_groups:
+            async with abroker.consumer(topic, **kwargs) as reopened:
+                assert await acollect(reopened, 1, QUIET_PERIOD) == [], (
+                    "a message nacked with requeue=False came back to its group"
+                )
+
+    @requires("at_least_once", "consumer_groups")
+    async def test_closing_one_member_hands_back_only_its_own_messages(
+        self, abroker: AsyncBroker, topic: str, group: str
+    ) -> None:
+        """close() hands back what the closing member holds, never what another member
+        holds unacked: that one stays with its holder (no redelivery to a third member)."""
+        async with (
+            abroker.consumer(topic, group=group, commit="sync", prefetch=1) as keeper,
+            abroker.consumer(topic, group=group, commit="sync", prefetch=1) as watcher,
+        ):
+            leaver = await abroker.consumer(topic, group=group, commit="sync", prefetch=1)
+            try:
+                async with abroker.producer(topic) as producer:
+                    await producer.send(b"kept")
+                [kept] = await acollect(keeper, 1)
+                async with abroker.producer(topic) as producer:
+                    await producer.send(b"left")
+                [left] = await acollect(leaver, 1)
+                assert left.value == b"left"
+            finally:
+                await leaver.close()
+            got = await acollect(watcher, 2, HANDBACK_BOUND)
+            assert _values(got) == [b"left"], (
+                f"closing one member handed back {_values(got)}; only b'left' was its own"
+            )
+            for msg in got:
+                await msg.ack()
+            await kept.ack()
+            assert await acollect(watcher, 1, QUIET_PERIOD) == []
+
+    @requires("at_most_once", "consumer_groups")
+    async def test_at_most_once_close_loses_nothing_fetched_ahead(
+        self, abroker: AsyncBroker, topic: str, group: str
+    ) -> None:
+        """An at-most-once consumer may lose what it was handed, never what it fetched
+        ahead and did not hand out: after a clean close, the rest goes to the group."""
+        amo = Guarantee.AT_MOST_ONCE
+        values = [b"m%02d" % i for i in range(20)]
+        async with abroker.consumer(topic, group=group, guarantee=amo) as later:
+            first = await abroker.consumer(topic, group=group, guarantee=amo)
+            try:
+                async with abroker.producer(topic, guarantee=amo) as producer:
+                    await producer.send_many(values)
+                msg = await first.receive(timeout=DELIVERY_TIMEOUT)
+                assert msg is not None
+            finally:
+                await first.close()
+            rest = await acollect(later, len(values) - 1)
+            assert sorted([msg.value, *_values(rest)]) == values, (
+                f"{len(values) - 1 - len(rest)} messages fetched ahead were lost on close"
+            )
+
+    # -- hardening: what the core promises on every backend --------------------------------
+
+    async def test_wrong_receive_argument_types_say_what_is_accepted(
+        self, abroker: AsyncBroker, topic: str
+    ) -> None:
+        """receive(timeout="1") and receive_many("10") used to fail with a raw TypeError
+        from a comparison deep inside: now a TypeError saying what is accepted."""
+        g = guarantee_for(abroker.capabilities)
+        async with abroker.consumer(topic, guarantee=g) as consumer:
+            with pytest.raises(TypeError, match="timeout must be a number of seconds"):
+                await consumer.receive(timeout="1")  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match="max_messages must be an int >= 1, got str"):
+                await consumer.receive_many("10")  # type: ignore[arg-type]
+            with pytest.raises(ValueError, match=">= 0"):
+                await consumer.receive(timeout=-1)
+            assert await consumer.receive(timeout=0) is None
+
+    @requires("at_least_once")
+    async def test_nack_without_requeue_and_dead_letter_topic_logs_a_warning(
+        self, abroker: AsyncBroker, topic: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The drop is on purpose, but not silent: WARNING with the message id and topic."""
+        caplog.set_level(logging.WARNING, logger="brokerkit")
+        async with abroker.consumer(topic, commit="sync") as consumer:
+            async with abroker.producer(topic) as producer:
+                await producer.send(b"drop me")
+            [msg] = await acollect(consumer, 1)
+            await msg.nack(requeue=False)
+        said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert any(msg.id in text and repr(topic) in text and "dropped" in text for text in said)
+
+    async def test_dead_letter_on_a_closed_consumer_raises_closed_error(
+        self, abroker: AsyncBroker, topic: str
+    ) -> None:
+        """Not a complaint about a missing dead_letter_topic: the consumer is closed."""
+        g = guarantee_for(abroker.capabilities)
+        consumer = await abroker.consumer(topic, guarantee=g)
+        async with abroker.producer(topic, guarantee=g) as producer:
+            await producer.send(b"x")
+        [msg] = await acollect(consumer, 1)
+        await consumer.close()
+        with pytest.raises(ClosedError, match="closed"):
+            await msg.dead_letter("too late")

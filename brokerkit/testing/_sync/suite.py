@@ -13,6 +13,7 @@ capability. No case sleeps to wait for the broker: helpers poll with a deadline.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from functools import partial
@@ -52,6 +53,15 @@ HANDBACK_BOUND = 3.0
 
 def _values(msgs: list[Message]) -> list[bytes]:
     return [m.value for m in msgs]
+
+
+def _ends(handle: Any, what: str) -> Any:
+    """The result of a background call that must end within DELIVERY_TIMEOUT: an
+    assertion that fails with ``what``, never a hang until the test runner's timeout."""
+    try:
+        return handle.wait(DELIVERY_TIMEOUT)
+    except TimeoutError:
+        raise AssertionError(f"{what} did not end within {DELIVERY_TIMEOUT} s") from None
 
 
 class SyncSuite(SyncProducingCases):
@@ -694,20 +704,20 @@ class SyncSuite(SyncProducingCases):
             with broker.producer(topic, guarantee=g) as producer:
                 producer.send(b"one")
             first_seen = Waiter()
-
-            def close_it() -> None:
-                assert first_seen.wait(DELIVERY_TIMEOUT)
-                # Let the iteration block on the empty topic again (either order must end it).
-                sleep(0.2)
-                consumer.close()
-
-            closer = run(close_it)
             seen = []
-            for msg in consumer:
-                seen.append(msg.value)
-                msg.ack()
-                first_seen.set()
-            closer.wait()
+
+            def iterate() -> None:
+                for msg in consumer:
+                    seen.append(msg.value)
+                    msg.ack()
+                    first_seen.set()
+
+            iteration = run(iterate)
+            assert first_seen.wait(DELIVERY_TIMEOUT), "the message never came"
+            # Let the iteration block on the empty topic again (either order must end it).
+            sleep(0.2)
+            consumer.close()
+            _ends(iteration, "iterating a consumer closed elsewhere")
         assert seen == [b"one"]
 
     def test_iteration_ends_when_closed_in_the_loop(self, broker: Broker, topic: str) -> None:
@@ -716,12 +726,20 @@ class SyncSuite(SyncProducingCases):
             with broker.producer(topic, guarantee=g) as producer:
                 producer.send_many([b"1", b"2", b"3"])
             seen = []
-            for msg in consumer:
-                seen.append(msg.value)
-                msg.ack()
-                consumer.close()
+
+            def iterate() -> None:
+                for msg in consumer:
+                    seen.append(msg.value)
+                    msg.ack()
+                    consumer.close()
+
+            _ends(run(iterate), "iterating a consumer closed in the loop body")
             assert len(seen) == 1
-            seen2 = [msg for msg in consumer]
+
+            def iterate_closed() -> list[Any]:
+                return [msg for msg in consumer]
+
+            seen2 = _ends(run(iterate_closed), "iterating a closed consumer")
             assert seen2 == [], "iterating a closed consumer ends at once"
 
     # -- bad input ---------------------------------------------------------------------
@@ -876,3 +894,124 @@ class SyncSuite(SyncProducingCases):
             assert info.value.capability == "nack_delay"
             msg.nack(delay=0)  # no delay asked: fine
             assert _values(collect(consumer, 1, ack=True)) == [b"d"]
+
+    # -- faults no other case notices ----------------------------------------------------
+
+    @requires("at_least_once")
+    def test_nack_without_requeue_and_without_dead_letter_topic_drops(
+        self, broker: Broker, topic: str, group: str
+    ) -> None:
+        """``nack(requeue=False)`` with no dead_letter_topic drops the message: it is not
+        delivered again, neither to this consumer nor after a reopen of the group."""
+        caps = broker.capabilities
+        kwargs: dict[str, Any] = {"group": group} if caps.consumer_groups else {}
+        with broker.consumer(topic, commit="sync", **kwargs) as consumer:
+            with broker.producer(topic) as producer:
+                producer.send_many([b"drop me", b"keep me"])
+            got = collect(consumer, 2)
+            by_value = {m.value: m for m in got}
+            assert sorted(by_value) == [b"drop me", b"keep me"]
+            by_value[b"drop me"].nack(requeue=False)
+            by_value[b"keep me"].ack()
+            assert collect(consumer, 1, QUIET_PERIOD) == [], "a dropped message came back"
+        if caps.consumer_groups:
+            with broker.consumer(topic, **kwargs) as reopened:
+                assert collect(reopened, 1, QUIET_PERIOD) == [], (
+                    "a message nacked with requeue=False came back to its group"
+                )
+
+    @requires("at_least_once", "consumer_groups")
+    def test_closing_one_member_hands_back_only_its_own_messages(
+        self, broker: Broker, topic: str, group: str
+    ) -> None:
+        """close() hands back what the closing member holds, never what another member
+        holds unacked: that one stays with its holder (no redelivery to a third member)."""
+        with (
+            broker.consumer(topic, group=group, commit="sync", prefetch=1) as keeper,
+            broker.consumer(topic, group=group, commit="sync", prefetch=1) as watcher,
+        ):
+            leaver = broker.consumer(topic, group=group, commit="sync", prefetch=1)
+            try:
+                with broker.producer(topic) as producer:
+                    producer.send(b"kept")
+                [kept] = collect(keeper, 1)
+                with broker.producer(topic) as producer:
+                    producer.send(b"left")
+                [left] = collect(leaver, 1)
+                assert left.value == b"left"
+            finally:
+                leaver.close()
+            got = collect(watcher, 2, HANDBACK_BOUND)
+            assert _values(got) == [b"left"], (
+                f"closing one member handed back {_values(got)}; only b'left' was its own"
+            )
+            for msg in got:
+                msg.ack()
+            kept.ack()
+            assert collect(watcher, 1, QUIET_PERIOD) == []
+
+    @requires("at_most_once", "consumer_groups")
+    def test_at_most_once_close_loses_nothing_fetched_ahead(
+        self, broker: Broker, topic: str, group: str
+    ) -> None:
+        """An at-most-once consumer may lose what it was handed, never what it fetched
+        ahead and did not hand out: after a clean close, the rest goes to the group."""
+        amo = Guarantee.AT_MOST_ONCE
+        values = [b"m%02d" % i for i in range(20)]
+        with broker.consumer(topic, group=group, guarantee=amo) as later:
+            first = broker.consumer(topic, group=group, guarantee=amo)
+            try:
+                with broker.producer(topic, guarantee=amo) as producer:
+                    producer.send_many(values)
+                msg = first.receive(timeout=DELIVERY_TIMEOUT)
+                assert msg is not None
+            finally:
+                first.close()
+            rest = collect(later, len(values) - 1)
+            assert sorted([msg.value, *_values(rest)]) == values, (
+                f"{len(values) - 1 - len(rest)} messages fetched ahead were lost on close"
+            )
+
+    # -- hardening: what the core promises on every backend --------------------------------
+
+    def test_wrong_receive_argument_types_say_what_is_accepted(
+        self, broker: Broker, topic: str
+    ) -> None:
+        """receive(timeout="1") and receive_many("10") used to fail with a raw TypeError
+        from a comparison deep inside: now a TypeError saying what is accepted."""
+        g = guarantee_for(broker.capabilities)
+        with broker.consumer(topic, guarantee=g) as consumer:
+            with pytest.raises(TypeError, match="timeout must be a number of seconds"):
+                consumer.receive(timeout="1")  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match="max_messages must be an int >= 1, got str"):
+                consumer.receive_many("10")  # type: ignore[arg-type]
+            with pytest.raises(ValueError, match=">= 0"):
+                consumer.receive(timeout=-1)
+            assert consumer.receive(timeout=0) is None
+
+    @requires("at_least_once")
+    def test_nack_without_requeue_and_dead_letter_topic_logs_a_warning(
+        self, broker: Broker, topic: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The drop is on purpose, but not silent: WARNING with the message id and topic."""
+        caplog.set_level(logging.WARNING, logger="brokerkit")
+        with broker.consumer(topic, commit="sync") as consumer:
+            with broker.producer(topic) as producer:
+                producer.send(b"drop me")
+            [msg] = collect(consumer, 1)
+            msg.nack(requeue=False)
+        said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert any(msg.id in text and repr(topic) in text and "dropped" in text for text in said)
+
+    def test_dead_letter_on_a_closed_consumer_raises_closed_error(
+        self, broker: Broker, topic: str
+    ) -> None:
+        """Not a complaint about a missing dead_letter_topic: the consumer is closed."""
+        g = guarantee_for(broker.capabilities)
+        consumer = broker.consumer(topic, guarantee=g)
+        with broker.producer(topic, guarantee=g) as producer:
+            producer.send(b"x")
+        [msg] = collect(consumer, 1)
+        consumer.close()
+        with pytest.raises(ClosedError, match="closed"):
+            msg.dead_letter("too late")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,7 +26,7 @@ from ...._sync.driver import Outcomes
 from ...._spec import ConsumerConfig, ProducerConfig
 from ...._types import Capabilities, Guarantee, Record
 from ...._url import BrokerURL
-from ....errors import DeliveryError
+from ....errors import ConfigurationError, DeliveryError
 from .._codec import (
     F_VALUE,
     Delivery,
@@ -36,6 +37,7 @@ from .._codec import (
     entry_fields,
 )
 from .._common import (
+    DROP_EMPTY_HANDBACK,
     HANDBACK,
     LONG_IDLE_MS,
     RAW_COMMANDS,
@@ -46,6 +48,8 @@ from .._common import (
     id_key,
     is_error,
     private_group,
+    pubsub_gap,
+    pubsub_hard_limit,
     raw_reply,
     reply_text,
     retries_for,
@@ -80,15 +84,22 @@ class SyncRedisProducer:
     """XADD to one stream: each batch is one pipeline round trip (in chunks), bounded by
     one deadline; the replies are the outcomes."""
 
-    __slots__ = ("_client", "_errors", "_head", "max_message_bytes")
+    __slots__ = ("_client", "_errors", "_head", "_max_age_ms", "max_message_bytes")
 
     def __init__(
-        self, client: Any, errors: ErrorMapper, head: tuple[Any, ...], max_bytes: int
+        self,
+        client: Any,
+        errors: ErrorMapper,
+        head: tuple[Any, ...],
+        max_bytes: int,
+        max_age: float | None = None,
     ) -> None:
         self._client = client
         self._errors = errors
         self._head = head
         self.max_message_bytes = max_bytes
+        #: max_age: each batch's XADDs trim entries older than this (MINID ~ now - age).
+        self._max_age_ms = None if max_age is None else int(max_age * 1000)
 
     def _queue(self, pipe: Any, chunk: Sequence[Record]) -> None:
         head = self._head
@@ -100,6 +111,9 @@ class SyncRedisProducer:
 
     def publish(self, records: Sequence[Record], timeout: float | None) -> Outcomes:
         results: list[Any] = []
+        if self._max_age_ms is not None:  # once per batch: the oldest id to keep
+            oldest = int(time.time() * 1000) - self._max_age_ms
+            self._head = (*self._head[:2], "MINID", "~", max(0, oldest), "*")
         with self._errors():
             with bound(timeout):
                 for start in range(0, len(records), PIPELINE_CHUNK):
@@ -113,7 +127,11 @@ class SyncRedisProducer:
             return None
         where = self._errors.where
         return [
-            DeliveryError(f"redis at {where} refused the message: {reply_text(r)}", backend="redis")
+            DeliveryError(
+                f"redis at {where} refused the message: {reply_text(r)}",
+                backend="redis",
+                url=self._errors.url,
+            )
             if isinstance(r, Exception)
             else None
             for r in results
@@ -140,10 +158,14 @@ class SyncRedisPublisher(SyncRedisProducer):
 class SyncRedisConsumer:
     """One member of a consumer group on one stream.
 
-    ``client`` retries a lost connection by itself (redis-py's Retry) and carries the
-    idempotent commands: XACK, XCLAIM, XPENDING, XGROUP. ``reader`` does not retry: it
-    carries XREADGROUP and XAUTOCLAIM, which hand entries over, so that fetch() sees a
-    lost connection and recovers what a lost reply handed over (see :meth:`fetch`).
+    Neither client retries by itself: every call retries a lost connection under its own
+    bound, so that it returns or raises in time even against a broker that stopped
+    answering: fetch() within its timeout plus ``connect_timeout``, settling within
+    ``connect_timeout`` (the core retries a SYNC commit further, up to
+    ``reconnect_timeout``), close() within its timeout; never beyond ``reconnect_timeout``.
+    A read waits at most ``socket_timeout`` for its reply. ``reader`` carries XREADGROUP
+    and XAUTOCLAIM, which hand entries over, so that fetch() sees a lost connection and
+    recovers what a lost reply handed over (see :meth:`fetch`).
     """
 
     def __init__(
@@ -162,6 +184,8 @@ class SyncRedisConsumer:
         max_block: float,
         reconnect_timeout: float,
         value_field: bytes = F_VALUE,
+        connect_timeout: float = 10.0,
+        socket_timeout: float = 10.0,
     ) -> None:
         self._client = client
         self._reader = reader
@@ -173,9 +197,18 @@ class SyncRedisConsumer:
         self._private = private
         self._noack = at_most_once
         self._vt_ms = max(1, int(visibility_timeout * 1000))
+        #: Entries handed to the core and not settled yet (in its prefetch buffer, with
+        #: the application, or acked there but not sent yet): id -> when their idle time
+        #: was last reset. Older than this, the next call into the driver resets it
+        #: (XCLAIM ... IDLE 0 JUSTID, which does not count a delivery), so no member claims
+        #: what this one still holds while it is alive and busy.
+        self._held: dict[bytes, float] = {}
+        self._refresh_after = visibility_timeout / 4
         self._interval = claim_interval
         self._max_block = max_block
         self._reconnect_timeout = reconnect_timeout
+        self._connect_timeout = connect_timeout
+        self._read_bound = min(socket_timeout, connect_timeout)
         self._next_claim = 0.0  # a new member looks for orphaned messages at once
         self._last_claim = 0.0
         self._cursor = b"0-0"
@@ -234,12 +267,13 @@ class SyncRedisConsumer:
         timeout. (A lost XAUTOCLAIM reply is the exception: those entries come back when
         the visibility timeout has passed again.)
         """
+        budget = min(self._reconnect_timeout, (timeout or 0.0) + self._connect_timeout)
         with self._errors():
             failures = 0
             lost_at = 0.0
             while True:
                 try:
-                    return self._fetch(max_messages, timeout)
+                    out = self._fetch(max_messages, timeout)
                 except (RedisConnectionError, RedisTimeoutError) as exc:
                     if isinstance(exc, AuthenticationError):
                         raise
@@ -249,7 +283,7 @@ class SyncRedisConsumer:
                         lost_at = now
                     failures += 1
                     stream, group = _name(self._stream), _name(self._group)
-                    if now - lost_at >= self._reconnect_timeout:
+                    if self._give_up(exc, now - lost_at, budget):
                         log.warning(
                             "redis at %s: gave up reconnecting after %.1f s "
                             "(stream %r, group %r): %s",
@@ -269,7 +303,28 @@ class SyncRedisConsumer:
                         exc,
                         failures,
                     )
-                    sleep(backoff().compute(failures))
+                    sleep(min(backoff().compute(failures), budget - (now - lost_at)))
+                    continue
+                if out and not self._noack:
+                    self._held.update(dict.fromkeys([d[0] for d in out], monotonic()))
+                return out
+
+    def _refresh(self, now: float) -> None:
+        """Reset the idle time of the entries held longer than ``_refresh_after`` (one
+        XCLAIM JUSTID per 1000; the delivery counts stay as they are)."""
+        held = self._held
+        if not held or now - next(iter(held.values())) < self._refresh_after:
+            return
+        old = []
+        for mid, since in held.items():
+            if now - since < self._refresh_after:
+                break
+            old.append(mid)
+        for start in range(0, len(old), 1000):
+            self._xclaim(self._name, old[start : start + 1000], 0)
+        for mid in old:
+            del held[mid]
+            held[mid] = now
 
     def _fetch(self, max_messages: int, timeout: float | None) -> list[Delivery]:
         now = monotonic()
@@ -332,6 +387,7 @@ class SyncRedisConsumer:
         self._next_claim = now + self._interval
         if self._delayed:
             self._tend_delayed(now)
+        self._refresh(now)  # what this member holds is not idle: never claim it back
         reply = self._read_command(
             "XAUTOCLAIM",
             self._stream,
@@ -345,10 +401,15 @@ class SyncRedisConsumer:
         if reply is None:
             return []
         self._cursor = reply[0]
-        entries = [entry for entry in reply[1] if entry[1] is not None]
+        held = self._held
+        entries = [entry for entry in reply[1] if entry[1] is not None and entry[0] not in held]
         if not entries:
             return []
         self._next_claim = now  # recovering: there may be more to claim
+        # What close() handed back may all be taken now: then the hand-back member goes.
+        self._client.execute_command(
+            "EVAL", DROP_EMPTY_HANDBACK, 1, self._stream, self._group, HANDBACK
+        )
         out = self._with_counts(entries)
         top = max(entries, key=lambda entry: id_key(entry[0]))[0]
         if id_key(top) > id_key(self._high):
@@ -394,23 +455,59 @@ class SyncRedisConsumer:
 
     # -- settling ------------------------------------------------------------------------
 
+    def _give_up(self, exc: BaseException, spent: float, budget: float) -> bool:
+        """After a failed attempt: stop when the budget is spent, or when the broker did
+        not answer (a timeout) and too little of the budget is left for another wait
+        of that length (one attempt against a silent broker costs socket_timeout)."""
+        left = budget - spent
+        return left <= 0 or (isinstance(exc, RedisTimeoutError) and left < self._read_bound)
+
+    def _bounded(self, budget: float, call: Any, *args: Any) -> Any:
+        """``call(*args)``, retrying a lost connection (backoff 50 ms to 1 s) until
+        ``budget`` seconds have passed; then the last error goes up (mapped)."""
+        failures = 0
+        start = monotonic()
+        with self._errors():
+            while True:
+                try:
+                    return call(*args)
+                except (RedisConnectionError, RedisTimeoutError) as exc:
+                    if isinstance(exc, AuthenticationError):
+                        raise
+                    failures += 1
+                    spent = monotonic() - start
+                    if self._give_up(exc, spent, budget):
+                        raise
+                    sleep(min(backoff().compute(failures), budget - spent))
+
     def settle(
         self, acks: Sequence[Any], nacks: Sequence[tuple[Any, float | None]], wait: bool
     ) -> None:
-        with self._errors():
-            if acks:
-                try:
-                    self._client.execute_command("XACK", self._stream, self._group, *acks)
-                except ResponseError as exc:
-                    if not is_error(exc, "NOGROUP"):
-                        raise
-                    # The group is gone with its pending-entries list: nothing to ack.
-            if nacks:
-                by_delay: dict[float | None, list[Any]] = {}
-                for token, delay in nacks:
-                    by_delay.setdefault(delay, []).append(token)
-                for delay, tokens in by_delay.items():
-                    self._nack(tokens, delay)
+        """Acks (one XACK) and nacks (XCLAIM ... IDLE, by delay) of a batch, retrying a
+        lost connection for at most connect_timeout (the core decides whether to go on)."""
+        held = self._held
+        if held:
+            for token in acks:
+                held.pop(token, None)
+            for token, _ in nacks:
+                held.pop(token, None)
+        self._bounded(self._connect_timeout, self._settle, acks, nacks)
+
+    def _settle(self, acks: Sequence[Any], nacks: Sequence[tuple[Any, float | None]]) -> None:
+        self._refresh(monotonic())
+        if acks:
+            try:
+                self._client.execute_command("XACK", self._stream, self._group, *acks)
+            except ResponseError as exc:
+                if not is_error(exc, "NOGROUP"):
+                    raise
+                # The group is gone with its pending-entries list: nothing to ack.
+        if nacks:
+            by_delay: dict[float | None, list[Any]] = {}
+            for token, delay in nacks:
+                by_delay.setdefault(delay, []).append(token)
+            for delay, tokens in by_delay.items():
+                self._nack(tokens, delay)
 
     def _nack(self, tokens: list[Any], delay: float | None) -> None:
         delay_ms = int((delay or 0) * 1000)
@@ -428,21 +525,27 @@ class SyncRedisConsumer:
             self._delayed.append([now + delay_ms / 1000, tokens, False])
 
     def close(self, timeout: float | None) -> None:
+        """Hand back what this member holds and leave the group, within ``timeout``
+        (what could not be handed back by then comes back after the visibility timeout)."""
+        self._held.clear()
+        budget = self._reconnect_timeout if timeout is None else timeout
+        self._bounded(min(budget, self._reconnect_timeout), self._close)
+
+    def _close(self) -> None:
         client = self._client
         stream, group = self._stream, self._group
-        with self._errors():
-            try:
-                if self._private:
-                    client.execute_command("XGROUP", "DESTROY", stream, group)
-                    return
-                if not self._noack:
-                    self._hand_back()
-                pending = client.execute_command("XPENDING", stream, group, "-", "+", 1, self._name)
-                if not pending:  # never delete a member that holds messages: they would be lost
-                    client.execute_command("XGROUP", "DELCONSUMER", stream, group, self._name)
-            except ResponseError as exc:
-                if not is_error(exc, "NOGROUP"):
-                    raise
+        try:
+            if self._private:
+                client.execute_command("XGROUP", "DESTROY", stream, group)
+                return
+            if not self._noack:
+                self._hand_back()
+            pending = client.execute_command("XPENDING", stream, group, "-", "+", 1, self._name)
+            if not pending:  # never delete a member that holds messages: they would be lost
+                client.execute_command("XGROUP", "DELCONSUMER", stream, group, self._name)
+        except ResponseError as exc:
+            if not is_error(exc, "NOGROUP"):
+                raise
 
     def _hand_back(self) -> None:
         """Give every message this member holds to HANDBACK, idle enough that the next
@@ -470,6 +573,12 @@ class SyncRedisSubscriber:
 
     Messages are read through :class:`SyncPubSubReader`, which never gives up on a
     message that has begun to arrive (see its sync twin for why that matters).
+
+    A lost connection is reopened and the channel subscribed again by redis-py; what was
+    published meanwhile is lost (Redis also cuts a subscriber that falls behind, at its
+    client-output-buffer-limit). At-most-once allows that loss, not silence: the
+    confirmation of such a second SUBSCRIBE is logged at WARNING and the next fetch
+    raises BrokerConnectionError saying so (``gaps`` counts them); the one after goes on.
     """
 
     def __init__(self, pubsub: Any, errors: ErrorMapper, read_timeout: float) -> None:
@@ -477,9 +586,16 @@ class SyncRedisSubscriber:
         self._reader = SyncPubSubReader(pubsub, read_timeout)
         self._errors = errors
         self._seq = 0
+        self._channel = b""
+        self._bytes = 0
+        self._limit: int | None = None
+        self._gap: BaseException | None = None
+        self.gaps = 0
 
-    def subscribe(self, channel: bytes, timeout: float) -> None:
+    def subscribe(self, channel: bytes, timeout: float, limit: int | None = None) -> None:
         """Subscribe and wait for Redis to confirm it."""
+        self._channel = channel
+        self._limit = limit
         with self._errors():
             self._pubsub.subscribe(channel)
             deadline = monotonic() + timeout
@@ -491,6 +607,9 @@ class SyncRedisSubscriber:
                     raise TimeoutError(f"redis did not confirm SUBSCRIBE within {timeout} s")
 
     def fetch(self, max_messages: int, timeout: float | None) -> list[Delivery]:
+        if self._gap is not None:
+            gap, self._gap = self._gap, None
+            raise gap
         reader = self._reader
         out: list[Delivery] = []
         deadline = None if timeout is None else monotonic() + timeout
@@ -508,8 +627,25 @@ class SyncRedisSubscriber:
                         break
                     continue
                 if msg["type"] != "message":
+                    if msg["type"] == "subscribe":  # subscribed again: a gap
+                        self.gaps += 1
+                        gap = pubsub_gap(
+                            self._errors.where,
+                            self._channel,
+                            self._seq,
+                            self._bytes,
+                            self._limit,
+                            self.gaps,
+                        )
+                        gap.url = self._errors.url
+                        if out:
+                            self._gap = gap  # hand out what came before the gap first
+                            break
+                        raise gap
                     continue
-                value, key, headers = decode_frame(msg["data"])
+                data = msg["data"]
+                self._bytes += len(data)
+                value, key, headers = decode_frame(data)
                 self._seq += 1
                 out.append(Delivery(None, str(self._seq), value, key, headers, None, 1))
         return out
@@ -534,12 +670,23 @@ class SyncRedisDriver:
     ) -> None:
         self._options = options
         self._kwargs = client_kwargs(url, options)
-        self._errors = ErrorMapper(self._kwargs["host"], self._kwargs["port"], url.password)
+        self._errors = ErrorMapper(
+            self._kwargs["host"], self._kwargs["port"], url.password, url=url
+        )
         self._pubsub = options["mode"] == "pubsub"
         self._prefix = options["key_prefix"]
         self._maxlen: int | None = options["maxlen"]
+        self._max_age: float | None = options["max_age"]
+        if self._maxlen is not None and self._max_age is not None:
+            raise ConfigurationError(
+                "give maxlen or max_age, not both: Redis trims a stream by count (MAXLEN) "
+                "or by age (MINID) on each XADD",
+                backend="redis",
+                url=url.render(),
+            )
         self._client: Any = None
         self._once: Any = None
+        self._limit: int | bool | None = False  # not asked yet
         self._producers: list[Any] = [None, None]
         self._max_bytes: int | None = None
 
@@ -607,7 +754,9 @@ class SyncRedisDriver:
         if self._pubsub:
             return SyncRedisPublisher(client, self._errors, ("PUBLISH", key), max_bytes)
         trim = ("MAXLEN", "~", self._maxlen) if self._maxlen else ()
-        return SyncRedisProducer(client, self._errors, ("XADD", key, *trim, "*"), max_bytes)
+        return SyncRedisProducer(
+            client, self._errors, ("XADD", key, *trim, "*"), max_bytes, self._max_age
+        )
 
     def open_consumer(
         self, topic: str, group: str | None, config: ConsumerConfig
@@ -616,7 +765,9 @@ class SyncRedisDriver:
         opts = self._options
         if self._pubsub:
             subscriber = SyncRedisSubscriber(client.pubsub(), self._errors, opts["socket_timeout"])
-            subscriber.subscribe(self._key(topic), opts["connect_timeout"])
+            subscriber.subscribe(
+                self._key(topic), opts["connect_timeout"], self._pubsub_limit(client)
+            )
             return subscriber
         visibility = (
             config.ack_deadline
@@ -624,7 +775,7 @@ class SyncRedisDriver:
             or opts["visibility_timeout"]
         )
         consumer = SyncRedisConsumer(
-            client,
+            self._no_retry(),
             self._no_retry(),
             self._errors,
             self._key(topic),
@@ -637,10 +788,23 @@ class SyncRedisDriver:
             max_block=min(opts["claim_interval"], opts["socket_timeout"] / 2),
             reconnect_timeout=opts["reconnect_timeout"],
             value_field=encode_text(opts["value_field"]),
+            connect_timeout=opts["connect_timeout"],
+            socket_timeout=opts["socket_timeout"],
         )
         with self._errors():
             consumer.create_group(b"0" if opts["group_start"] == "earliest" else b"$")
         return consumer
+
+    def _pubsub_limit(self, client: Any) -> int | None:
+        """The server's hard output-buffer limit for subscribers (for the warning a cut
+        subscriber logs), asked once; None where CONFIG is not allowed."""
+        if self._limit is False:
+            try:
+                reply = client.execute_command("CONFIG", "GET", "client-output-buffer-limit")
+            except Exception:
+                reply = None
+            self._limit = pubsub_hard_limit(reply)
+        return self._limit
 
     def close(self) -> None:
         if self._client is not None:
