@@ -815,8 +815,8 @@ async def _api_restart_async(server: PrivateNats) -> tuple[set[bytes], set[bytes
     received: set[bytes] = set()
     failed = 0
     async with brokerkit.connect_async(url) as broker:
-        consumer = broker.consumer("api-restart", group="g", commit="sync")
-        producer = broker.producer("api-restart")
+        consumer = await broker.consumer("api-restart", group="g", commit="sync")
+        producer = await broker.producer("api-restart")
         loop = asyncio.get_running_loop()
         restarting: Any = None
         after: int | None = None

@@ -65,6 +65,8 @@ TERM = b"+TERM"
 #: How long a lingering pull request outlives the wait for it on our side is avoided by
 #: letting the server expire it this much earlier.
 EXPIRE_EARLY = 0.01
+#: Core NATS: the header of a message handed back to one queue group at close.
+H_GROUP = "brokerkit-group"
 #: Core NATS: messages buffered for a consumer that does not fetch, before new ones are
 #: dropped (at-most-once: a slow consumer loses messages, as core NATS does).
 CORE_BUFFER = 65536
@@ -633,11 +635,16 @@ class CoreConsumer:
         seq = self._seq
         for _ in range(n):
             msg = popleft()
-            seq += 1
             if msg.headers:
+                # A message handed back to one group (see close()) is for that group only.
+                tag = msg.headers.pop(H_GROUP, None)
+                if tag is not None and tag != self._queue:
+                    continue
                 key, headers = decode_headers(msg.headers, drop)
+                seq += 1
                 append(Delivery(None, str(seq), msg.data, key, headers, None, 1))
             else:
+                seq += 1
                 append(Delivery(None, str(seq), msg.data, None, None, None, 1))
         self._seq = seq
         return out
@@ -646,11 +653,26 @@ class CoreConsumer:
         return None
 
     async def close(self, timeout: float | None) -> None:
+        """Unsubscribe; then hand what this member was sent but never handed out back to
+        its queue group: republished with a ``brokerkit-group`` header, which the members
+        of other groups and private consumers drop (core NATS pushes messages to a member
+        when they are published, and cannot take them back)."""
         sub, self._sub = self._sub, None
+        back = list(self._buf) if self._queue else []
         self._buf.clear()
-        if sub is not None and not self._nc.is_closed:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+        nc = self._nc
+        if sub is None or nc.is_closed:
+            return
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+            for msg in back:
+                headers = dict(msg.headers) if msg.headers else {}
+                if headers.get(H_GROUP, self._queue) != self._queue:
+                    continue  # another group's hand-back: not ours to pass on
+                headers[H_GROUP] = self._queue
+                await nc.publish(self._subject, msg.data, headers=headers)
+            if back:
+                await nc.flush(timeout=max(1, int(timeout or 5)))
 
 
 class PullConsumer:
