@@ -53,16 +53,14 @@ BUILTIN_SPECS: list[str] = [
     "brokerkit.backends.memory:spec",
     "brokerkit.backends.kafka:spec",
     "brokerkit.backends.redis:spec",
+    "brokerkit.backends.nats:spec",
+    "brokerkit.backends.memphis:spec",
     "brokerkit.backends.amqp:spec",
 ]
 
 #: Schemes whose backend is not shipped yet -> the pip extra that will bring it. A scheme
 #: of a built-in spec wins over this table, so shipping one needs no edit here.
-PLANNED_BACKENDS: dict[str, str] = {
-    "nats": "nats",
-    "tls": "nats",
-    "memphis": "nats",
-}
+PLANNED_BACKENDS: dict[str, str] = {}
 
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
 

@@ -93,12 +93,35 @@ def _kafka(tmp_path: Path) -> Generator[tuple[str | None, str], None, None]:
     yield None, f"kafka://user:{WRONG}@127.0.0.1:{port}?connect_timeout=2"
 
 
+def _nats_server(tmp_path: Path, scheme: str) -> Generator[tuple[str | None, str], None, None]:
+    pytest.importorskip("nats")
+    from test_nats import PrivateNats
+
+    server = PrivateNats(tmp_path, "--user", "alice", "--pass", SECRET)
+    server.start()
+    try:
+        where = f"127.0.0.1:{server.port}"
+        yield f"{scheme}://alice:{SECRET}@{where}", f"{scheme}://alice:{WRONG}@{where}"
+    finally:
+        server.stop()
+
+
+def _nats(tmp_path: Path) -> Generator[tuple[str | None, str], None, None]:
+    yield from _nats_server(tmp_path, "nats")
+
+
+def _memphis(tmp_path: Path) -> Generator[tuple[str | None, str], None, None]:
+    yield from _nats_server(tmp_path, "memphis")
+
+
 #: scheme -> a generator of (working URL with a password or None, refused URL).
 WITH_PASSWORD: dict[str, Callable[[Path], Generator[tuple[str | None, str], None, None]]] = {
     "memory": _memory,
     "redis": _redis,
     "amqp": _amqp,
     "kafka": _kafka,
+    "nats": _nats,
+    "memphis": _memphis,
 }
 
 

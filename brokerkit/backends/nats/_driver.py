@@ -1,0 +1,1049 @@
+"""The nats:// driver (async; the sync API runs it through the portal).
+
+JetStream: every record published with its own reply subject on one PubAck inbox and the
+futures gathered per batch (many PubAcks in flight, never one round trip per message);
+pull requests on a private inbox (``$JS.API.CONSUMER.MSG.NEXT``: first ``no_wait`` for
+what is there, then one lingering request) with the deliveries collected by one
+subscription callback; ``+ACK`` published per message for ASYNC commits, or with a reply
+subject for SYNC ones (the server confirms each; one counter per batch); ``-NAK`` with a
+delay for nacks; ``+TERM`` after a native dead-letter move. Core NATS: ``publish`` and a
+queue subscription. Client errors are mapped in ``_errors.ErrorMapper`` only.
+
+The memphis:// driver (``brokerkit.backends.memphis``) subclasses this one and overrides
+the naming, stream settings, producer headers and dead-letter hooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import json
+import logging
+import ssl
+import uuid
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import api
+from nats.js import errors as jerr
+from nats.js.client import JetStreamContext
+
+from ..._async.driver import Delivery
+from ..._policy.deadletter import dead_letter_headers, exceeded, max_deliveries_reason
+from ..._spec import ConsumerConfig, ProducerConfig
+from ..._types import Capabilities, Guarantee, Record
+from ..._url import BrokerURL
+from ...errors import (
+    BrokerConnectionError,
+    BrokerError,
+    ConfigurationError,
+    DeliveryError,
+    TimeoutError,
+    scrub,
+)
+from ._codec import (
+    NATS_MSG_ID,
+    ack_fields,
+    decode_headers,
+    encode_headers,
+    name_for,
+    subject_for,
+)
+from ._errors import ErrorMapper, describe
+
+log = logging.getLogger("brokerkit.nats")
+
+DEFAULT_PORT = 4222
+ACK = b"+ACK"
+NAK = b"-NAK"
+TERM = b"+TERM"
+#: How long a lingering pull request outlives the wait for it on our side is avoided by
+#: letting the server expire it this much earlier.
+EXPIRE_EARLY = 0.01
+#: Core NATS: the header of a message handed back to one queue group at close.
+H_GROUP = "brokerkit-group"
+#: Core NATS: messages buffered for a consumer that does not fetch, before new ones are
+#: dropped (at-most-once: a slow consumer loses messages, as core NATS does).
+CORE_BUFFER = 65536
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    """What a pull consumer is created and run with (resolved from options and config)."""
+
+    ack_wait: float
+    max_deliver: int
+    max_ack_pending: int
+    deliver_policy: str
+    max_wait: float
+    batch_cap: int | None = None
+    dead_letter: tuple[int, str] | None = None
+    """(max deliveries, dead-letter topic): dead-letter natively (memphis://)."""
+
+
+class AsyncNatsDriver:
+    """One NATS connection; makes JetStream or core NATS producers and consumers."""
+
+    backend = "nats"
+    #: Broker headers removed from received messages (not the application's).
+    drop_headers: tuple[str, ...] = (NATS_MSG_ID,)
+
+    def __init__(self, url: BrokerURL, options: Mapping[str, Any], caps: Capabilities) -> None:
+        self.url = url
+        self.options = dict(options)
+        self.caps = caps
+        self.jetstream = bool(self.options.get("jetstream", True))
+        hosts = url.with_defaults(port=self.default_port(), host="127.0.0.1").hosts
+        self._hosts = hosts
+        self.where = ",".join(f"{h}:{p}" for h, p in hosts)
+        # The password, or a token given as the URL's user name, never goes into a message.
+        self._secrets = [s for s in (url.password or url.username,) if s]
+        self.errors = ErrorMapper(self.backend, self.where, self._secrets)
+        self.nc: Client | None = None
+        self.js: JetStreamContext | None = None
+        self._streams: dict[str, tuple[str, str]] = {}
+        self._stream_locks: dict[str, asyncio.Lock] = {}
+        self.pubacks: PubAckMux | None = None
+        self._consumers: set[PullConsumer] = set()
+        self._last_error: BaseException | None = None
+
+    # -- naming and settings (memphis:// overrides these) ---------------------------------
+
+    def default_port(self) -> int:
+        return DEFAULT_PORT
+
+    def names(self, topic: str) -> tuple[str, str]:
+        """(stream name, subject) for ``topic``."""
+        return name_for(topic), subject_for(topic)
+
+    def durable_name(self, group: str) -> str:
+        return name_for(group)
+
+    def stream_config(self, stream: str, subject: str) -> api.StreamConfig:
+        o = self.options
+        return api.StreamConfig(
+            name=stream,
+            subjects=[subject],
+            storage=api.StorageType(o.get("storage", "file")),
+            num_replicas=o.get("replicas", 1),
+            max_age=o.get("max_age"),
+            max_msgs=o.get("max_msgs"),
+            max_bytes=o.get("max_bytes"),
+            duplicate_window=o.get("duplicate_window", 120.0),
+        )
+
+    def producer_headers(self, config: ProducerConfig) -> dict[str, str] | None:
+        """Headers every message of this producer carries (None: none)."""
+        return None
+
+    def consumer_settings(self, topic: str, config: ConsumerConfig) -> ConsumerSettings:
+        o, c = self.options, config.options
+        max_deliver = c.get("max_deliver") or o.get("max_deliver")
+        limit = config.max_deliveries
+        if limit is not None and max_deliver is not None and max_deliver <= limit:
+            raise ConfigurationError(
+                f"max_deliver={max_deliver} stops JetStream delivering a message before "
+                f"max_deliveries={config.max_deliveries} can dead-letter it; use "
+                f"max_deliver > max_deliveries or leave max_deliver unset"
+            )
+        return ConsumerSettings(
+            ack_wait=config.ack_deadline or c.get("ack_wait") or o.get("ack_wait", 30.0),
+            max_deliver=max_deliver or -1,
+            max_ack_pending=c.get("max_ack_pending") or o.get("max_ack_pending", 20000),
+            deliver_policy=o.get("deliver_policy", "all"),
+            max_wait=o.get("max_wait", 5.0),
+        )
+
+    # -- connection -----------------------------------------------------------------------
+
+    def _servers(self) -> list[str]:
+        scheme = "tls" if self.url.scheme == "tls" else "nats"
+        return [f"{scheme}://{'[' + h + ']' if ':' in h else h}:{p}" for h, p in self._hosts]
+
+    def _tls(self) -> ssl.SSLContext | None:
+        o = self.options
+        if self.url.scheme != "tls" and not (o.get("tls_ca_file") or o.get("tls_cert_file")):
+            return None
+        try:
+            ctx = ssl.create_default_context(cafile=o.get("tls_ca_file"))
+            if o.get("tls_cert_file"):
+                ctx.load_cert_chain(o["tls_cert_file"], o.get("tls_key_file"))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(
+                f"cannot load the TLS files (tls_ca_file / tls_cert_file / tls_key_file): {exc}",
+                backend=self.backend,
+            ) from exc
+        if not o.get("tls_verify", True):
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+    async def connect(self, timeout: float) -> None:
+        o = self.options
+        nc = Client()
+        loop = asyncio.get_running_loop()
+        refused: asyncio.Future[BaseException] = loop.create_future()
+
+        async def error_cb(exc: Exception) -> None:
+            self._last_error = exc
+            if not refused.done() and "authorization violation" in str(exc).lower():
+                refused.set_result(exc)
+            elif nc.is_connected:
+                log.warning("nats at %s: %s", self.where, describe(exc))
+            else:
+                log.debug("nats at %s: %s", self.where, describe(exc))
+
+        async def disconnected_cb() -> None:
+            lost = BrokerConnectionError(
+                f"the connection to nats at {self.where} was lost before the server "
+                "confirmed the message",
+                backend=self.backend,
+            )
+            if self.pubacks is not None:
+                self.pubacks.fail_all(lost)
+
+        async def reconnected_cb() -> None:
+            for consumer in list(self._consumers):
+                consumer.wake()
+
+        user, password, token = self.url.username, self.url.password, None
+        if user and not password:
+            user, token = None, user
+        kwargs: dict[str, Any] = {
+            "servers": self._servers(),
+            "error_cb": error_cb,
+            "disconnected_cb": disconnected_cb,
+            "reconnected_cb": reconnected_cb,
+            "name": o.get("client_id") or "brokerkit",
+            "connect_timeout": max(0.05, timeout),
+            "reconnect_time_wait": o.get("reconnect_wait", 0.5),
+            "max_reconnect_attempts": o.get("max_reconnect_attempts", -1),
+            "ping_interval": o.get("ping_interval", 10.0),
+            "max_outstanding_pings": 2,
+            "pending_size": o.get("pending_size", 8 << 20),
+            "allow_reconnect": True,
+            "user": user,
+            "password": password,
+            "token": token,
+        }
+        tls = self._tls()
+        if tls is not None:
+            kwargs["tls"] = tls
+        task = loop.create_task(nc.connect(**kwargs))
+        waiters: set[asyncio.Future[Any]] = {task, refused}
+        done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if task in done and task.exception() is None:
+            self.nc = nc
+            if self.jetstream:
+                self.js = nc.jetstream(
+                    timeout=o.get("request_timeout", 5.0),
+                    publish_async_max_pending=o.get("max_pending_acks", 4000),
+                )
+                await self._check_jetstream()
+                self.pubacks = PubAckMux(nc, o.get("max_pending_acks", 4000))
+                with self.errors(connecting=True):
+                    await self.pubacks.start()
+            return
+        task_error = task.exception() if task.done() else None
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        with contextlib.suppress(BaseException):
+            await nc.close()
+        if refused.done():
+            cause: BaseException = refused.result()
+            raise BrokerConnectionError(
+                self.errors_text(f"nats at {self.where} rejected the credentials: {cause}"),
+                backend=self.backend,
+            ) from cause
+        cause = task_error or self._last_error or TimeoutError("no answer")
+        reason = describe(cause) if (task_error or self._last_error) else "no answer"
+        raise BrokerConnectionError(
+            self.errors_text(f"cannot reach nats at {self.where} within {timeout} s: {reason}"),
+            backend=self.backend,
+        ) from cause
+
+    def errors_text(self, text: str) -> str:
+        return scrub(text, self._secrets)
+
+    async def _check_jetstream(self) -> None:
+        assert self.js is not None
+        with self.errors(connecting=True):
+            try:
+                await self.js.account_info()
+            except BaseException:
+                with contextlib.suppress(BaseException):
+                    assert self.nc is not None
+                    await self.nc.close()
+                self.nc = self.js = None
+                raise
+
+    def _live(self) -> Client:
+        nc = self.nc
+        if nc is None or nc.is_closed:
+            raise BrokerConnectionError(
+                f"the connection to nats at {self.where} is closed", backend=self.backend
+            )
+        return nc
+
+    async def close(self) -> None:
+        nc, self.nc, self.js = self.nc, None, None
+        if nc is not None and not nc.is_closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(nc.close(), self.options.get("close_timeout") or 10)
+
+    # -- streams --------------------------------------------------------------------------
+
+    async def ensure_stream(self, topic: str) -> tuple[str, str]:
+        """The (stream, subject) of ``topic``: a stream that already captures the subject,
+        else a new one made with the stream options."""
+        hit = self._streams.get(topic)
+        if hit is not None:
+            return hit
+        lock = self._stream_locks.setdefault(topic, asyncio.Lock())
+        async with lock:
+            hit = self._streams.get(topic)
+            if hit is not None:
+                return hit
+            stream, subject = self.names(topic)
+            js = self.js
+            assert js is not None
+            with self.errors():
+                try:
+                    found = await js.find_stream_name_by_subject(subject)
+                except jerr.NotFoundError:
+                    found = None
+                if found is None:
+                    try:
+                        await js.add_stream(self.stream_config(stream, subject))
+                        found = stream
+                    except jerr.BadRequestError as exc:
+                        if exc.err_code not in (10058, 10065):  # name in use / overlap: a race
+                            raise
+                        found = await js.find_stream_name_by_subject(subject)
+            self._streams[topic] = hit = (found, subject)
+            return hit
+
+    def forget_stream(self, topic: str) -> None:
+        self._streams.pop(topic, None)
+
+    # -- producers and consumers ----------------------------------------------------------
+
+    async def open_producer(self, topic: str, config: ProducerConfig) -> Any:
+        nc = self._live()
+        extra = self.producer_headers(config)
+        if not self.jetstream:
+            return CoreProducer(self, nc, subject_for(topic), extra)
+        _, subject = await self.ensure_stream(topic)
+        return JetStreamProducer(self, nc, subject, extra, config.guarantee, topic)
+
+    async def open_consumer(self, topic: str, group: str | None, config: ConsumerConfig) -> Any:
+        nc = self._live()
+        if not self.jetstream:
+            consumer = CoreConsumer(self, nc, subject_for(topic), group)
+            await consumer.start()
+            return consumer
+        stream, subject = await self.ensure_stream(topic)
+        settings = self.consumer_settings(topic, config)
+        pull = PullConsumer(self, nc, topic, stream, subject, group, settings, config.guarantee)
+        await pull.start()
+        self._consumers.add(pull)
+        return pull
+
+
+class PubAckMux:
+    """PubAcks for one connection: each publish gets a reply subject on one inbox
+    subscription and a future resolved by its PubAck (what nats-py's ``publish_async``
+    does, minus its per-message semaphore and random token, and reporting a refused
+    message on its future: nats-py 2.16 raises such errors inside its reply handler,
+    leaving the future pending for ever)."""
+
+    def __init__(self, nc: Client, limit: int) -> None:
+        self._nc = nc
+        self._prefix = nc.new_inbox() + "."
+        self._futures: dict[str, asyncio.Future[Any]] = {}
+        self._seq = 0
+        self._limit = limit
+        self._room = asyncio.Event()
+        self._room.set()
+
+    async def start(self) -> None:
+        await self._nc.subscribe(self._prefix + "*", cb=self._on_reply)
+
+    def in_flight(self) -> int:
+        return len(self._futures)
+
+    async def publish(
+        self, subject: str, value: bytes, headers: dict[str, str] | None
+    ) -> asyncio.Future[Any]:
+        futures = self._futures
+        if len(futures) >= self._limit:
+            self._room.clear()
+            await self._room.wait()
+        self._seq += 1
+        reply = self._prefix + str(self._seq)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        futures[reply] = future
+        await self._nc.publish(subject, value, reply=reply, headers=headers)
+        return future
+
+    async def _on_reply(self, msg: Msg) -> None:
+        futures = self._futures
+        future = futures.pop(msg.subject, None)
+        if not self._room.is_set() and len(futures) <= self._limit // 2:
+            self._room.set()
+        if future is None or future.done():
+            return
+        if not msg.data:
+            status = msg.headers.get("Status") if msg.headers else None
+            _fail(future, jerr.NoStreamResponseError() if status == "503" else jerr.APIError())
+            return
+        try:
+            reply = json.loads(msg.data)
+        except ValueError as exc:
+            _fail(future, exc)
+            return
+        error = reply.get("error")
+        if error:
+            _fail(future, _api_error(error))
+        else:
+            future.set_result(reply)
+
+    def fail_all(self, exc: BaseException) -> None:
+        """The connection dropped: the PubAcks still missing will not come."""
+        futures, self._futures = self._futures, {}
+        for future in futures.values():
+            if not future.done():
+                _fail(future, exc)
+        self._room.set()
+
+
+def _failed(exc: BaseException) -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    _fail(future, exc)
+    return future
+
+
+def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
+    future.set_exception(exc)
+    future.exception()  # retrieved here: wait() reads it, or nobody needs to
+
+
+def _api_error(error: dict[str, Any]) -> jerr.APIError:
+    cls = {
+        503: jerr.ServiceUnavailableError,
+        500: jerr.ServerError,
+        404: jerr.NotFoundError,
+        400: jerr.BadRequestError,
+    }.get(error.get("code", 0), jerr.APIError)
+    return cls(
+        code=error.get("code"),
+        description=error.get("description"),
+        err_code=error.get("err_code"),
+    )
+
+
+# -- producing -------------------------------------------------------------------------------
+
+
+class CoreProducer:
+    """Core NATS publish (at-most-once: nothing to wait for)."""
+
+    def __init__(
+        self, driver: AsyncNatsDriver, nc: Client, subject: str, extra: dict[str, str] | None
+    ) -> None:
+        self._driver = driver
+        self._nc = nc
+        self._subject = subject
+        self._extra = extra
+        #: The server's max_payload: the core refuses larger values before sending.
+        self.max_message_bytes: int = nc.max_payload
+        #: Values above this get their headers measured against max_payload first.
+        self._near_limit = nc.max_payload - 8192
+
+    def _too_large(self, value: bytes, headers: dict[str, str]) -> BrokerError | None:
+        """A value that fits max_payload alone but not with its headers (the server would
+        close the connection over it): refused here, per record."""
+        size = (
+            len(value) + 12 + sum(len(k.encode()) + len(v.encode()) + 4 for k, v in headers.items())
+        )
+        if size <= self.max_message_bytes:
+            return None
+        return DeliveryError(
+            f"a message of {len(value)} bytes with {size - len(value)} bytes of headers is "
+            f"larger than the max_payload ({self.max_message_bytes} bytes) of nats at "
+            f"{self._driver.where}",
+            backend=self._driver.backend,
+        )
+
+    async def publish(self, records: Sequence[Record], timeout: float | None) -> Any:
+        pub = self._nc.publish
+        subject, extra = self._subject, self._extra
+        with self._driver.errors():
+            for value, key, headers in records:
+                if key is None and not headers and extra is None:
+                    await pub(subject, value)
+                else:
+                    hdrs = encode_headers(key, headers)
+                    if extra:
+                        _add_missing(hdrs, extra)
+                    if len(value) > self._near_limit:
+                        refused = self._too_large(value, hdrs)
+                        if refused is not None:
+                            raise refused
+                    await pub(subject, value, headers=hdrs)
+        return None
+
+    async def wait(self, handle: Any, timeout: float | None) -> Any:
+        return None
+
+    async def close(self, timeout: float | None) -> None:
+        nc = self._nc
+        if nc.is_connected:
+            with contextlib.suppress(Exception), self._driver.errors():
+                await nc.flush(timeout=max(1, int(timeout or 5)))
+
+
+class JetStreamProducer(CoreProducer):
+    """JetStream publish with PubAcks pipelined per batch (:class:`PubAckMux`)."""
+
+    def __init__(
+        self,
+        driver: AsyncNatsDriver,
+        nc: Client,
+        subject: str,
+        extra: dict[str, str] | None,
+        guarantee: Guarantee,
+        topic: str,
+    ) -> None:
+        super().__init__(driver, nc, subject, extra)
+        assert driver.pubacks is not None
+        self._pubacks = driver.pubacks
+        self._acked = guarantee is Guarantee.AT_LEAST_ONCE
+        self._topic = topic
+        self._lost = False  # a PubAck said no stream took the message
+
+    async def publish(self, records: Sequence[Record], timeout: float | None) -> Any:
+        if self._lost:  # the stream was deleted (or lost with a memory store): make it again
+            self._lost = False
+            self._driver.forget_stream(self._topic)
+            with self._driver.errors():
+                await self._driver.ensure_stream(self._topic)
+        if not self._acked:
+            return await super().publish(records, timeout)
+        pub = self._pubacks.publish
+        subject, extra = self._subject, self._extra
+        futures: list[asyncio.Future[Any]] = []
+        append = futures.append
+        with self._driver.errors():
+            async with asyncio.timeout(timeout):
+                for value, key, headers in records:
+                    if key is None and not headers and extra is None:
+                        append(await pub(subject, value, None))
+                    else:
+                        hdrs = encode_headers(key, headers)
+                        if extra:
+                            _add_missing(hdrs, extra)
+                        if len(value) > self._near_limit:
+                            refused = self._too_large(value, hdrs)
+                            if refused is not None:
+                                append(_failed(refused))
+                                continue
+                        append(await pub(subject, value, hdrs))
+        return futures
+
+    async def wait(self, handle: Any, timeout: float | None) -> Any:
+        if handle is None:
+            return None
+        futures: list[asyncio.Future[Any]] = handle
+        pending = [f for f in futures if not f.done()]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=timeout)
+            if late:
+                raise TimeoutError(
+                    f"nats at {self._driver.where} did not confirm {len(late)} of "
+                    f"{len(futures)} messages within {timeout} s",
+                    backend=self._driver.backend,
+                )
+        outcomes: list[BaseException | None] | None = None
+        for i, future in enumerate(futures):
+            exc = future.exception()
+            if exc is not None:
+                if outcomes is None:
+                    outcomes = [None] * len(futures)
+                outcomes[i] = self._driver.errors.publish_failure(exc)
+                if isinstance(exc, jerr.NoStreamResponseError):
+                    self._lost = True
+        return outcomes
+
+
+# -- consuming -------------------------------------------------------------------------------
+
+
+class CoreConsumer:
+    """A core NATS subscription (a queue subscription for a group): at-most-once."""
+
+    def __init__(
+        self, driver: AsyncNatsDriver, nc: Client, subject: str, group: str | None
+    ) -> None:
+        self._driver = driver
+        self._nc = nc
+        self._subject = subject
+        self._queue = "" if group is None else driver.durable_name(group)
+        self._buf: deque[Msg] = deque()
+        self._event = asyncio.Event()
+        self._sub: Any = None
+        self._seq = 0
+        self._dropped = 0
+
+    async def start(self) -> None:
+        with self._driver.errors():
+            self._sub = await self._nc.subscribe(self._subject, queue=self._queue, cb=self._on_msg)
+            await self._nc.flush(timeout=max(1, int(self._driver.options["request_timeout"])))
+
+    async def _on_msg(self, msg: Msg) -> None:
+        if len(self._buf) >= CORE_BUFFER:
+            self._dropped += 1
+            if self._dropped == 1:
+                log.warning(
+                    "core NATS consumer of %r is not keeping up: dropping messages (at-most-once)",
+                    self._subject,
+                )
+            return
+        self._buf.append(msg)
+        self._event.set()
+
+    def wake(self) -> None:
+        self._event.set()
+
+    async def fetch(self, max_messages: int, timeout: float | None) -> list[Any]:
+        if not self._buf and timeout != 0:
+            self._event.clear()
+            with contextlib.suppress(builtins.TimeoutError):
+                await asyncio.wait_for(self._event.wait(), timeout)
+        buf = self._buf
+        n = min(max_messages, len(buf))
+        out: list[Delivery] = []
+        append = out.append
+        popleft = buf.popleft
+        drop = self._driver.drop_headers
+        seq = self._seq
+        for _ in range(n):
+            msg = popleft()
+            if msg.headers:
+                # A message handed back to one group (see close()) is for that group only.
+                tag = msg.headers.pop(H_GROUP, None)
+                if tag is not None and tag != self._queue:
+                    continue
+                key, headers = decode_headers(msg.headers, drop)
+                seq += 1
+                append(Delivery(None, str(seq), msg.data, key, headers, None, 1))
+            else:
+                seq += 1
+                append(Delivery(None, str(seq), msg.data, None, None, None, 1))
+        self._seq = seq
+        return out
+
+    async def settle(self, acks: Sequence[Any], nacks: Sequence[Any], wait: bool) -> None:
+        return None
+
+    async def close(self, timeout: float | None) -> None:
+        """Unsubscribe; then hand what this member was sent but never handed out back to
+        its queue group: republished with a ``brokerkit-group`` header, which the members
+        of other groups and private consumers drop (core NATS pushes messages to a member
+        when they are published, and cannot take them back)."""
+        sub, self._sub = self._sub, None
+        back = list(self._buf) if self._queue else []
+        self._buf.clear()
+        nc = self._nc
+        if sub is None or nc.is_closed:
+            return
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+            for msg in back:
+                headers = dict(msg.headers) if msg.headers else {}
+                if headers.get(H_GROUP, self._queue) != self._queue:
+                    continue  # another group's hand-back: not ours to pass on
+                headers[H_GROUP] = self._queue
+                await nc.publish(self._subject, msg.data, headers=headers)
+            if back:
+                await nc.flush(timeout=max(1, int(timeout or 5)))
+
+
+class PullConsumer:
+    """One member of a group: a durable pull consumer, fetched through a private inbox.
+
+    Tokens are the deliveries' ack subjects. Messages delivered to this member and not
+    settled yet are remembered, so that close() hands them back at once (NAK).
+    """
+
+    def __init__(
+        self,
+        driver: AsyncNatsDriver,
+        nc: Client,
+        topic: str,
+        stream: str,
+        subject: str,
+        group: str | None,
+        settings: ConsumerSettings,
+        guarantee: Guarantee,
+    ) -> None:
+        self._driver = driver
+        self._nc = nc
+        self._topic = topic
+        self._stream = stream
+        self._subject = subject
+        self._private = group is None
+        self._name = (
+            f"bk-private-{uuid.uuid4().hex}" if group is None else driver.durable_name(group)
+        )
+        self._settings = settings
+        self._at_most_once = guarantee is Guarantee.AT_MOST_ONCE
+        self._next = f"{api.DEFAULT_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{self._name}"
+        inbox = nc.new_inbox()
+        self._inbox = inbox
+        self._ack_inbox = nc.new_inbox()
+        self._buf: deque[Msg] = deque()
+        self._want = 1
+        self._req = 0
+        self._req_done = True
+        self._event = asyncio.Event()
+        self._unsettled: set[str] = set()
+        self._ack_batches: dict[str, list[Any]] = {}
+        self._ack_seq = 0
+        self._subs: list[Any] = []
+        self._closed = False
+        self._lost = False
+        self._dlq: JetStreamProducer | None = None
+
+    # -- setup ----------------------------------------------------------------------------
+
+    def _config(self) -> api.ConsumerConfig:
+        s = self._settings
+        cfg = api.ConsumerConfig(
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=s.ack_wait,
+            max_deliver=s.max_deliver,
+            max_ack_pending=s.max_ack_pending,
+            deliver_policy=api.DeliverPolicy(s.deliver_policy),
+            filter_subject=self._subject,
+        )
+        if self._private:
+            cfg.name = self._name
+            cfg.inactive_threshold = self._driver.options.get("private_group_ttl", 3600.0)
+        else:
+            cfg.durable_name = self._name
+        return cfg
+
+    async def _create(self) -> None:
+        js = self._driver.js
+        assert js is not None
+        try:
+            await js.add_consumer(self._stream, self._config())
+        except jerr.BadRequestError:
+            # An existing group made with settings that cannot change (its start, its
+            # filter): keep using it as it is.
+            await js.consumer_info(self._stream, self._name)
+
+    async def _recreate(self) -> None:
+        """The group's consumer did not answer or was deleted: make it again if it is gone
+        (and the stream with it), then carry on."""
+        self._lost = False
+        js = self._driver.js
+        assert js is not None
+        try:
+            await js.consumer_info(self._stream, self._name)
+            return
+        except jerr.NotFoundError:
+            pass
+        log.warning(
+            "nats: the consumer %r of stream %r is gone; making it again", self._name, self._stream
+        )
+        self._driver.forget_stream(self._topic)
+        stream, _ = await self._driver.ensure_stream(self._topic)
+        if stream != self._stream:
+            self._stream = stream
+            self._next = f"{api.DEFAULT_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{self._name}"
+        await self._create()
+
+    async def start(self) -> None:
+        with self._driver.errors():
+            await self._create()
+            self._subs.append(await self._nc.subscribe(self._inbox + ".*", cb=self._on_msg))
+            self._subs.append(
+                await self._nc.subscribe(self._ack_inbox + ".*", cb=self._on_ack_reply)
+            )
+            await self._nc.flush(timeout=max(1, int(self._driver.options["request_timeout"])))
+
+    # -- receiving ------------------------------------------------------------------------
+
+    async def _on_msg(self, msg: Msg) -> None:
+        if msg.reply:
+            self._buf.append(msg)
+            if len(self._buf) >= self._want:
+                self._event.set()
+            return
+        # A status message ending a pull request: 404 no messages, 408 expired,
+        # 409 (consumer deleted, too many waiting requests...); 100 is a heartbeat.
+        status = msg.headers.get("Status") if msg.headers else None
+        if status == "100":
+            return
+        if status == "409" and "deleted" in str(msg.headers).lower():
+            self._lost = True  # the group's consumer (or its stream) was deleted
+        if msg.subject.rpartition(".")[2] == str(self._req):
+            self._req_done = True
+            self._event.set()
+
+    def wake(self) -> None:
+        """After a reconnect: the pull request in flight is gone; send a new one."""
+        self._req_done = True
+        self._event.set()
+
+    async def _pull(self, batch: int, no_wait: bool, expires: float | None) -> None:
+        self._req += 1
+        self._req_done = False
+        self._event.clear()
+        request: dict[str, Any] = {"batch": batch}
+        if no_wait:
+            request["no_wait"] = True
+        if expires is not None:
+            request["expires"] = max(1_000_000, int(expires * 1e9))
+        await self._nc.publish(
+            self._next, json.dumps(request).encode(), reply=f"{self._inbox}.{self._req}"
+        )
+
+    async def _wait(self, timeout: float | None) -> None:
+        if self._req_done:
+            return
+        with contextlib.suppress(builtins.TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout)
+
+    async def fetch(self, max_messages: int, timeout: float | None) -> list[Any]:
+        cap = self._settings.batch_cap
+        if cap is not None and max_messages > cap:
+            max_messages = cap
+        with self._driver.errors():
+            if self._lost:
+                request_timeout = self._driver.options["request_timeout"]
+                bound = (
+                    request_timeout if timeout is None else max(min(timeout, request_timeout), 0.05)
+                )
+                try:
+                    async with asyncio.timeout(bound):
+                        await self._recreate()
+                except builtins.TimeoutError:
+                    self._lost = True  # the server does not answer: look again next time
+                    return []
+            if not self._buf:
+                await self._fetch(max_messages, timeout)
+            out = self._take(max_messages)
+            if out and self._settings.dead_letter is not None:
+                out = await self._dead_letter_exceeded(out)
+            if out and self._at_most_once:
+                await self._ack_sync([d.token for d in out])
+        return out
+
+    async def _fetch(self, n: int, timeout: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        request_timeout = self._driver.options["request_timeout"]
+        # What is there now, at once.
+        self._want = n
+        await self._pull(n, True, None)
+        first = request_timeout if timeout is None else min(request_timeout, max(timeout, 0.05))
+        await self._wait(first)
+        if not self._req_done and not self._buf and self._nc.is_connected:
+            # Not even a "no messages" answer: JetStream ignores pulls on a consumer that
+            # does not exist (deleted, or a memory stream lost in a restart). Look, next time.
+            self._lost = True
+        if self._buf or timeout == 0:
+            return
+        # Nothing: one lingering request for the first message to come.
+        deadline = None if timeout is None else loop.time() + timeout
+        max_wait = self._settings.max_wait
+        while not self._buf and not self._closed:
+            remaining = max_wait if deadline is None else min(max_wait, deadline - loop.time())
+            if remaining <= EXPIRE_EARLY:
+                return
+            self._want = 1
+            await self._pull(1, False, remaining - EXPIRE_EARLY)
+            await self._wait(remaining)
+            if not self._buf and not self._req_done and deadline is not None:
+                return
+
+    def _take(self, n: int) -> list[Any]:
+        buf = self._buf
+        count = min(n, len(buf))
+        if not count:
+            return []
+        out: list[Delivery] = []
+        tokens = []
+        drop = self._driver.drop_headers
+        append = out.append
+        popleft = buf.popleft
+        for _ in range(count):
+            msg = popleft()
+            reply = msg.reply
+            delivered, seq, ts = ack_fields(reply)
+            if msg.headers:
+                key, headers = decode_headers(msg.headers, drop)
+                append(Delivery(reply, seq, msg.data, key, headers, ts, delivered))
+            else:
+                append(Delivery(reply, seq, msg.data, None, None, ts, delivered))
+            tokens.append(reply)
+        self._unsettled.update(tokens)
+        return out
+
+    # -- settling -------------------------------------------------------------------------
+
+    async def settle(
+        self, acks: Sequence[Any], nacks: Sequence[tuple[Any, float | None]], wait: bool
+    ) -> None:
+        pub = self._nc.publish
+        with self._driver.errors():
+            if acks:
+                if wait:
+                    await self._ack_sync(acks)
+                else:
+                    for reply in acks:
+                        await pub(reply, ACK)
+                self._unsettled.difference_update(acks)
+            for reply, delay in nacks:
+                await pub(reply, _nak(delay))
+                self._unsettled.discard(reply)
+
+    async def _on_ack_reply(self, msg: Msg) -> None:
+        state = self._ack_batches.get(msg.subject)
+        if state is None:
+            return
+        if msg.headers and msg.headers.get("Status") == "503":
+            state[2] = "no responders: the group's consumer is gone"
+        state[0] -= 1
+        if state[0] <= 0:
+            future: asyncio.Future[None] = state[1]
+            if not future.done():
+                future.set_result(None)
+
+    async def _ack_sync(self, tokens: Sequence[str], payload: bytes = ACK) -> None:
+        """Ack with a reply subject: return once the server confirmed every ack."""
+        if not tokens:
+            return
+        self._ack_seq += 1
+        reply = f"{self._ack_inbox}.{self._ack_seq}"
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        state: list[Any] = [len(tokens), future, None]
+        self._ack_batches[reply] = state
+        pub = self._nc.publish
+        try:
+            for token in tokens:
+                await pub(token, payload, reply=reply)
+            timeout = self._driver.options["request_timeout"]
+            try:
+                await asyncio.wait_for(future, timeout)
+            except builtins.TimeoutError:
+                raise TimeoutError(
+                    f"nats at {self._driver.where} did not confirm {state[0]} of "
+                    f"{len(tokens)} acks within {timeout} s",
+                    backend=self._driver.backend,
+                ) from None
+        finally:
+            self._ack_batches.pop(reply, None)
+        if state[2] is not None:
+            raise DeliveryError(
+                f"nats at {self._driver.where} refused acks: {state[2]}",
+                backend=self._driver.backend,
+            )
+
+    # -- dead letters (memphis://) --------------------------------------------------------
+
+    async def _dead_letter_exceeded(self, out: list[Any]) -> list[Any]:
+        assert self._settings.dead_letter is not None
+        limit, topic = self._settings.dead_letter
+        poison = [d for d in out if exceeded(d.delivery_count, limit)]
+        if not poison:
+            return out
+        dlq = self._dlq
+        if dlq is None:
+            dlq = self._dlq = await self._driver.open_producer(topic, ProducerConfig())
+        reason = max_deliveries_reason(limit)
+        records: list[Record] = [
+            (
+                d.value,
+                d.key,
+                dead_letter_headers(
+                    d.headers,
+                    topic=self._topic,
+                    id=d.id,
+                    reason=reason,
+                    delivery_count=d.delivery_count - 1,  # the deliveries made
+                ),
+            )
+            for d in poison
+        ]
+        timeout = self._driver.options["request_timeout"]
+        handle = await dlq.publish(records, timeout)
+        outcomes = await dlq.wait(handle, timeout)
+        stored = [d.token for i, d in enumerate(poison) if outcomes is None or not outcomes[i]]
+        failed = [d.token for i, d in enumerate(poison) if outcomes is not None and outcomes[i]]
+        await self._ack_sync(stored, TERM)  # stored in the dead-letter topic: never again
+        for token in failed:  # try again on a later delivery
+            await self._nc.publish(token, NAK)
+        gone = set(stored) | set(failed)
+        self._unsettled.difference_update(gone)
+        return [d for d in out if d.token not in gone]
+
+    # -- closing --------------------------------------------------------------------------
+
+    async def close(self, timeout: float | None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._driver._consumers.discard(self)
+        self._event.set()
+        nc = self._nc
+        if nc.is_closed:
+            return
+        with contextlib.suppress(BrokerError, Exception), self._driver.errors():
+            for sub in self._subs:
+                await sub.unsubscribe()
+            back = [m.reply for m in self._buf]
+            self._buf.clear()
+            back.extend(self._unsettled)
+            self._unsettled.clear()
+            for reply in back:
+                await nc.publish(reply, NAK)
+            if self._dlq is not None:
+                await self._dlq.close(timeout)
+            js = self._driver.js
+            if self._private and js is not None:
+                await js.delete_consumer(self._stream, self._name)
+            else:
+                await nc.flush(timeout=max(1, int(timeout or 5)))
+
+
+def _add_missing(headers: dict[str, str], extra: dict[str, str]) -> None:
+    """Add the producer's own headers, keeping those the record carries (a dead-lettered
+    message keeps its original producer's)."""
+    for name, value in extra.items():
+        if name not in headers:
+            headers[name] = value
+
+
+def _nak(delay: float | None) -> bytes:
+    if not delay:
+        return NAK
+    return NAK + b' {"delay": ' + str(int(delay * 1e9)).encode() + b"}"
+
+
+__all__ = [
+    "AsyncNatsDriver",
+    "ConsumerSettings",
+    "CoreConsumer",
+    "CoreProducer",
+    "JetStreamProducer",
+    "PullConsumer",
+]
