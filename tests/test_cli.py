@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import brokerkit
+from brokerkit import _registry
 from brokerkit._cli import main
 from brokerkit._dist import DISTRIBUTION
 from brokerkit.testing import SESSION_PREFIX
@@ -283,7 +284,14 @@ def test_backends_lists_installed_planned_and_missing(
     assert status == 0
     lines = {line.split()[0]: line for line in out.splitlines() if "://" in line[:12]}
     assert "installed" in lines["memory://"]
-    assert "planned" in lines["kafka://"]
+    for scheme in ("redis", "amqp", "kafka", "nats", "memphis"):
+        assert "installed" in lines[f"{scheme}://"]  # every extra is in the test install
+    # a scheme only planned says so
+    monkeypatch.setitem(_registry.PLANNED_BACKENDS, "sqs", "sqs")
+    _registry._clear_caches()
+    status, out, _ = run(capsys, monkeypatch, "backends")
+    lines = {line.split()[0]: line for line in out.splitlines() if "://" in line[:12]}
+    assert "planned" in lines["sqs://"]
     status, out, _ = run(capsys, monkeypatch, "backends", "--json")
     rows = {row["scheme"]: row for row in map(json.loads, out.splitlines())}
     assert rows["memory"]["status"] == "installed"
