@@ -239,7 +239,7 @@ CONSUMER_OPTIONS = OptionSchema(
             "prefetch_count",
             int,
             None,
-            "basic.qos: unacked messages the broker sends ahead (default: twice prefetch)",
+            "basic.qos: unacked messages the broker sends ahead (default: the prefetch option)",
             minimum=1,
         ),
     ]

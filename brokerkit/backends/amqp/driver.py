@@ -276,7 +276,11 @@ class AsyncAmqpConsumer:
         self._errors = driver.errors
         self._channel = channel
         self._queue = queue
-        self._no_ack = config.guarantee is Guarantee.AT_MOST_ONCE
+        # At-most-once acks each message as fetch() hands it to the core (before the
+        # application sees it); what RabbitMQ pushed ahead stays unacked, so closing the
+        # channel gives it back to the group instead of losing it.
+        self._at_most_once = config.guarantee is Guarantee.AT_MOST_ONCE
+        self._no_ack = False
         self._qos = qos
         self._counts = counts
         self._delete_on_close = delete_on_close
@@ -408,8 +412,15 @@ class AsyncAmqpConsumer:
         if len(buf) <= max_messages:
             out = list(buf)
             buf.clear()
-            return out
-        return [buf.popleft() for _ in range(max_messages)]
+        else:
+            out = [buf.popleft() for _ in range(max_messages)]
+        if self._at_most_once:
+            gen = self._gen
+            tags = {d.token[1] for d in out if d.token[0] == gen}
+            if tags:
+                with self._errors():
+                    await self._ack(self._underlay, tags)
+        return out
 
     async def settle(
         self,
@@ -417,8 +428,8 @@ class AsyncAmqpConsumer:
         nacks: Sequence[tuple[Any, float | None]],
         wait: bool,
     ) -> None:
-        if self._no_ack:
-            return
+        if self._at_most_once:
+            return  # acked as fetched
         gen = self._gen
         underlay = self._underlay
         stale = 0
@@ -751,7 +762,7 @@ class AsyncAmqpDriver:
             arguments["x-message-ttl"] = int(opts["message_ttl"] * 1000)
         if private:
             arguments["x-expires"] = PRIVATE_QUEUE_EXPIRY_MS
-        qos = opts.get("prefetch_count") or max(1, 2 * config.prefetch)
+        qos = opts.get("prefetch_count") or max(1, config.prefetch)
         channel = await self.open_channel(False)
         consumer = AsyncAmqpConsumer(
             self,
