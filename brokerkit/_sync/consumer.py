@@ -412,13 +412,14 @@ class Consumer(Openable):
         acks = self._take_acks()
         if not acks:
             return
+        started = monotonic()
         try:
             drv.settle(acks, (), self._sync_commit)
         except BrokerError as exc:
             if self._sync_commit:
                 if not isinstance(exc, LOST):
                     raise
-                self._settle_again(drv, acks, (), exc, monotonic() + self._reconnect)
+                self._settle_again(drv, acks, (), exc, started + self._reconnect)
                 return
             self._report_commit_error(exc)
 
@@ -464,10 +465,11 @@ class Consumer(Openable):
             return
         acks = self._take_acks()
         if acks:
+            started = monotonic()
             try:
                 drv.settle(acks, (), True)
             except LOST as exc:
-                self._settle_again(drv, acks, (), exc, monotonic() + self._reconnect)
+                self._settle_again(drv, acks, (), exc, started + self._reconnect)
 
     def _nack(self, msg: Message, requeue: bool, delay: float | None) -> None:
         if self._batcher is None:
@@ -510,10 +512,11 @@ class Consumer(Openable):
         # once the message is handed back.
         acks = self._take_acks() if self._batcher.tokens else []
         nacks = ((msg._token, delay),)
+        started = monotonic()
         try:
             drv.settle(acks, nacks, True)
         except LOST as exc:
-            self._settle_again(drv, acks, nacks, exc, monotonic() + self._reconnect)
+            self._settle_again(drv, acks, nacks, exc, started + self._reconnect)
 
     def _rewind(self, offsets: OffsetTracker, token: Any) -> None:
         """A nack on a cumulative-ack backend: the partition is read again from the nacked
@@ -577,10 +580,11 @@ class Consumer(Openable):
                 acks = self._take_acks()
                 nacks = [(m._token, None) for m in self._buf]
                 if acks or nacks:
+                    started = monotonic()
                     try:
                         drv.settle(acks, nacks, True)
                     except LOST as exc:
-                        until = monotonic() + self._reconnect if deadline is None else deadline
+                        until = started + self._reconnect if deadline is None else deadline
                         self._settle_again(drv, acks, nacks, exc, until)
         finally:
             self._drv = None

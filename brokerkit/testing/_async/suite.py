@@ -22,6 +22,7 @@ import pytest
 
 from brokerkit import (
     AsyncBroker,
+    AsyncConsumer,
     AsyncMessage,
     Capabilities,
     ClosedError,
@@ -1009,10 +1010,16 @@ class AsyncSuite(AsyncProducingCases):
         self, abroker: AsyncBroker, topic: str, group: str
     ) -> None:
         """An at-most-once consumer may lose what it was handed, never what it fetched
-        ahead and did not hand out: after a clean close, the rest goes to the group."""
+        ahead and did not hand out: after a clean close, the rest goes to the group.
+        The other member joins first (a broker that keeps nothing for a group member not
+        yet there needs it), except on a partitioned log: there it could own the only
+        partition, and ``first`` would get nothing; it joins after the close instead."""
         amo = Guarantee.AT_MOST_ONCE
         values = [b"m%02d" % i for i in range(20)]
-        async with abroker.consumer(topic, group=group, guarantee=amo) as later:
+        later: AsyncConsumer | None = None
+        if not abroker.capabilities.cumulative_ack:
+            later = await abroker.consumer(topic, group=group, guarantee=amo)
+        try:
             first = await abroker.consumer(topic, group=group, guarantee=amo)
             try:
                 async with abroker.producer(topic, guarantee=amo) as producer:
@@ -1021,10 +1028,15 @@ class AsyncSuite(AsyncProducingCases):
                 assert msg is not None
             finally:
                 await first.close()
+            if later is None:
+                later = await abroker.consumer(topic, group=group, guarantee=amo)
             rest = await acollect(later, len(values) - 1)
-            assert sorted([msg.value, *_values(rest)]) == values, (
-                f"{len(values) - 1 - len(rest)} messages fetched ahead were lost on close"
-            )
+        finally:
+            if later is not None:
+                await later.close()
+        assert sorted([msg.value, *_values(rest)]) == values, (
+            f"{len(values) - 1 - len(rest)} messages fetched ahead were lost on close"
+        )
 
     # -- hardening: what the core promises on every backend --------------------------------
 

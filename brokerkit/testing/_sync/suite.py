@@ -23,6 +23,7 @@ import pytest
 
 from brokerkit import (
     Broker,
+    Consumer,
     Message,
     Capabilities,
     ClosedError,
@@ -984,10 +985,16 @@ class SyncSuite(SyncProducingCases):
         self, broker: Broker, topic: str, group: str
     ) -> None:
         """An at-most-once consumer may lose what it was handed, never what it fetched
-        ahead and did not hand out: after a clean close, the rest goes to the group."""
+        ahead and did not hand out: after a clean close, the rest goes to the group.
+        The other member joins first (a broker that keeps nothing for a group member not
+        yet there needs it), except on a partitioned log: there it could own the only
+        partition, and ``first`` would get nothing; it joins after the close instead."""
         amo = Guarantee.AT_MOST_ONCE
         values = [b"m%02d" % i for i in range(20)]
-        with broker.consumer(topic, group=group, guarantee=amo) as later:
+        later: Consumer | None = None
+        if not broker.capabilities.cumulative_ack:
+            later = broker.consumer(topic, group=group, guarantee=amo)
+        try:
             first = broker.consumer(topic, group=group, guarantee=amo)
             try:
                 with broker.producer(topic, guarantee=amo) as producer:
@@ -996,10 +1003,15 @@ class SyncSuite(SyncProducingCases):
                 assert msg is not None
             finally:
                 first.close()
+            if later is None:
+                later = broker.consumer(topic, group=group, guarantee=amo)
             rest = collect(later, len(values) - 1)
-            assert sorted([msg.value, *_values(rest)]) == values, (
-                f"{len(values) - 1 - len(rest)} messages fetched ahead were lost on close"
-            )
+        finally:
+            if later is not None:
+                later.close()
+        assert sorted([msg.value, *_values(rest)]) == values, (
+            f"{len(values) - 1 - len(rest)} messages fetched ahead were lost on close"
+        )
 
     # -- hardening: what the core promises on every backend --------------------------------
 

@@ -484,14 +484,17 @@ class SyncRedisConsumer:
         self, acks: Sequence[Any], nacks: Sequence[tuple[Any, float | None]], wait: bool
     ) -> None:
         """Acks (one XACK) and nacks (XCLAIM ... IDLE, by delay) of a batch, retrying a
-        lost connection for at most connect_timeout (the core decides whether to go on)."""
+        lost connection for at most connect_timeout and never beyond reconnect_timeout
+        (the core decides whether to go on)."""
         held = self._held
         if held:
             for token in acks:
                 held.pop(token, None)
             for token, _ in nacks:
                 held.pop(token, None)
-        self._bounded(self._connect_timeout, self._settle, acks, nacks)
+        self._bounded(
+            min(self._connect_timeout, self._reconnect_timeout), self._settle, acks, nacks
+        )
 
     def _settle(self, acks: Sequence[Any], nacks: Sequence[tuple[Any, float | None]]) -> None:
         self._refresh(monotonic())
