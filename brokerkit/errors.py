@@ -90,6 +90,13 @@ class BrokerConnectionError(BrokerError, ConnectionError):
     """The broker cannot be reached, does not answer, or rejected the credentials."""
 
 
+class SettleLostError(BrokerConnectionError):
+    """Acks or nacks that cannot reach the broker any more: they belong to a connection
+    (a channel, a session) that is gone, and the broker redelivers those messages. A
+    driver raises it from ``settle()``; unlike other connection errors the core does not
+    try the settle again (it cannot succeed) and raises it at once."""
+
+
 class DeliveryError(BrokerError):
     """The broker refused or lost one or more sends. ``failures`` lists (value, reason) pairs."""
 

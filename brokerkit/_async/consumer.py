@@ -25,6 +25,7 @@ from ..errors import (
     BrokerError,
     ClosedError,
     ConfigurationError,
+    SettleLostError,
     UnsupportedError,
 )
 from ..errors import TimeoutError as NoAnswer
@@ -437,7 +438,7 @@ class AsyncConsumer(AOpenable):
         failures = 0
         while True:
             left = deadline - monotonic()
-            if left <= 0:
+            if left <= 0 or isinstance(exc, SettleLostError):
                 raise exc
             failures += 1
             await asleep(_backoff(failures, left))

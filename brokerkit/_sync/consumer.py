@@ -26,6 +26,7 @@ from ..errors import (
     BrokerError,
     ClosedError,
     ConfigurationError,
+    SettleLostError,
     UnsupportedError,
 )
 from ..errors import TimeoutError as NoAnswer
@@ -436,7 +437,7 @@ class Consumer(Openable):
         failures = 0
         while True:
             left = deadline - monotonic()
-            if left <= 0:
+            if left <= 0 or isinstance(exc, SettleLostError):
                 raise exc
             failures += 1
             sleep(_backoff(failures, left))

@@ -46,6 +46,7 @@ from ..toolkit import (
     Outcomes,
     ProducerConfig,
     Record,
+    SettleLostError,
     TimeoutError,
 )
 from . import _common as c
@@ -459,7 +460,7 @@ class AsyncAmqpConsumer:
                     prefetch_count=self._qos, timeout=self._driver.request_timeout
                 )
         if stale:
-            raise BrokerConnectionError(
+            raise SettleLostError(
                 f"the channel to RabbitMQ at {self._errors.where} was lost before {stale} "
                 "ack(s) reached it; those messages will be delivered again",
                 backend="amqp",
