@@ -94,7 +94,9 @@ EXAMPLES = _examples()
 def test_example_runs(code: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     for module in COMPARED_ONLY:
         if re.search(rf"^\s*(?:import|from) {module}\b", code, re.M):
-            pytest.importorskip(module, reason=f"{module} is shown for comparison only")
+            pytest.importorskip(
+                module, reason=f"{module} is not installed (shown for comparison, not a dependency)"
+            )
     for name, (pattern, address) in BROKERS.items():
         if pattern.search(code) and not _reachable(address):
             _unavailable(f"this example needs {name} on {address[0]}:{address[1]}")
