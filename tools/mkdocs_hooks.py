@@ -41,6 +41,8 @@ def site_link(target: str) -> str:
         path = path[len("docs/") :]
     elif path in ROOT_PAGES:
         path = ROOT_PAGES[path]
+    elif path and not path.startswith(("/", "mailto:")):
+        path = "../" + path  # another repository file (LICENSE, ...): see on_page_markdown
     return path + hash_ + anchor
 
 
@@ -66,9 +68,6 @@ def _repository_file(page_src: str, target: str) -> str | None:
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
-    if page.file.generated_by is not None:
-        return markdown  # the root pages: their links were rewritten in on_files
-
     def sub(m: re.Match[str]) -> str:
         repo_path = _repository_file(page.file.src_uri, m.group(2))
         if repo_path is None:
