@@ -168,3 +168,19 @@ def test_demo_runs_and_shows_the_flow() -> None:
     assert "<Broker memory://>" in result.stdout
     assert "audit saw 10" in result.stdout
     assert "billing members shared 10 orders" in result.stdout
+
+
+LINK_OUT = re.compile(r"\]\(\s*https?://|<https?://|href=[\"']https?://")
+
+
+def test_the_docs_link_nowhere_outside_the_repository() -> None:
+    """README, the guide, the changelog and docs/ speak of the project: every link they
+    carry points into the repository (a page or a file), never to an outside site."""
+    pages = [*DOCS, ROOT / "CONTRIBUTING.md", ROOT / "CHANGELOG.md"]
+    outside = [
+        f"{page.relative_to(ROOT)}:{n}: {line.strip()}"
+        for page in pages
+        for n, line in enumerate(page.read_text().splitlines(), 1)
+        if LINK_OUT.search(line)
+    ]
+    assert not outside, "links outside the repository:\n" + "\n".join(outside)
