@@ -11,6 +11,7 @@ from ._api import connect, connect_async
 from ._async.broker import AsyncBroker
 from ._async.consumer import AsyncConsumer, AsyncMessage
 from ._async.producer import AsyncProducer
+from ._optiontypes import ConnectOptions, ConsumerOptions, ProducerOptions
 from ._registry import available, register_backend, unregister_backend
 from ._sync.broker import Broker
 from ._sync.consumer import Consumer, Message
@@ -43,7 +44,9 @@ __all__ = [
     "ClosedError",
     "Commit",
     "ConfigurationError",
+    "ConnectOptions",
     "Consumer",
+    "ConsumerOptions",
     "DeliveryError",
     "Guarantee",
     "HandlingContext",
@@ -51,6 +54,7 @@ __all__ = [
     "ProcessingContext",
     "Processor",
     "Producer",
+    "ProducerOptions",
     "SQLiteDLQ",
     "TimeoutError",
     "UnsupportedError",
@@ -73,6 +77,9 @@ for _cls in (
     Message,
     Producer,
     BrokerURL,
+    ConnectOptions,
+    ProducerOptions,
+    ConsumerOptions,
 ):
     _cls.__module__ = "brokerkit"
 del _cls

@@ -13,6 +13,9 @@ from .errors import ConfigurationError
 Headers = Mapping[str, str]
 Key = bytes | str | None
 Payload = bytes | str
+#: One item of ``send_many()``: a value, or a ``(value, key)`` / ``(value, key, headers)``
+#: tuple.
+OutgoingMessage = Payload | tuple[Payload, Key] | tuple[Payload, Key, Headers | None]
 #: What a producer driver receives per message: (value, key, headers or None).
 Record = tuple[bytes, bytes | None, Mapping[str, str] | None]
 
