@@ -53,9 +53,9 @@ class Processor:
         dlq: DeadLetterStore | None = None,
     ) -> None:
         self.decoder: Decoder | None = as_decoder(decoder)
-        self.retries = _check_count("retries", retries, 0)
-        self.backoff = _check_seconds("backoff", backoff)
-        self.backoff_max = _check_seconds("backoff_max", backoff_max)
+        self.retries: int = _check_count("retries", retries, 0)
+        self.backoff: float = _check_seconds("backoff", backoff)
+        self.backoff_max: float = _check_seconds("backoff_max", backoff_max)
         self.dlq: DeadLetterStore | None = None
         if dlq is not None:
             self.set_dlq(dlq)
