@@ -16,7 +16,7 @@ from ._registry import available, register_backend, unregister_backend
 from ._sync.broker import Broker
 from ._sync.consumer import Consumer, Message
 from ._sync.producer import Producer
-from ._types import Capabilities, Commit, Guarantee
+from ._types import Capabilities, Commit, Guarantee, OutgoingMessage
 from ._url import BrokerURL, make_url
 from .errors import (
     BrokerConnectionError,
@@ -51,6 +51,7 @@ __all__ = [
     "Guarantee",
     "HandlingContext",
     "Message",
+    "OutgoingMessage",
     "ProcessingContext",
     "Processor",
     "Producer",

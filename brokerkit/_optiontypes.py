@@ -28,6 +28,9 @@ __all__ = [
     "ProducerOptions",
 ]
 
+# The option types below spell their Literal values out rather than naming an alias: a type
+# checker's message then shows the accepted values themselves, not a name to look up.
+
 #: The strings ``guarantee=`` accepts (a :class:`~brokerkit.Guarantee` member too).
 GuaranteeName = Literal["at-least-once", "at-most-once"]
 #: The strings ``commit=`` accepts (a :class:`~brokerkit.Commit` member too).
@@ -117,7 +120,7 @@ class ProducerOptions(TypedDict, total=False):
     """Keyword options of ``Broker.producer()`` / ``AsyncBroker.producer()``."""
 
     # -- every backend
-    guarantee: GuaranteeName | Guarantee
+    guarantee: Literal["at-least-once", "at-most-once"] | Guarantee
     batch_size: int
     linger: float
     max_in_flight: int
@@ -139,8 +142,8 @@ class ConsumerOptions(TypedDict, total=False):
     """Keyword options of ``Broker.consumer()`` / ``AsyncBroker.consumer()``."""
 
     # -- every backend
-    guarantee: GuaranteeName | Guarantee
-    commit: CommitName | Commit
+    guarantee: Literal["at-least-once", "at-most-once"] | Guarantee
+    commit: Literal["sync", "async"] | Commit
     commit_every: int | None
     commit_interval: float | None
     prefetch: int
