@@ -11,7 +11,7 @@ from ._api import connect, connect_async
 from ._async.broker import AsyncBroker
 from ._async.consumer import AsyncConsumer, AsyncMessage
 from ._async.producer import AsyncProducer
-from ._optiontypes import ConnectOptions, ConsumerOptions, ProducerOptions
+from ._optiontypes import ConnectOptions, ConsumerOptions, ProcessorOptions, ProducerOptions
 from ._registry import available, register_backend, unregister_backend
 from ._sync.broker import Broker
 from ._sync.consumer import Consumer, Message
@@ -54,6 +54,7 @@ __all__ = [
     "OutgoingMessage",
     "ProcessingContext",
     "Processor",
+    "ProcessorOptions",
     "Producer",
     "ProducerOptions",
     "SQLiteDLQ",
@@ -81,6 +82,7 @@ for _cls in (
     ConnectOptions,
     ProducerOptions,
     ConsumerOptions,
+    ProcessorOptions,
 ):
     _cls.__module__ = "brokerkit"
 del _cls

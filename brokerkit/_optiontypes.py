@@ -25,6 +25,7 @@ __all__ = [
     "ConnectOptions",
     "ConsumerOptions",
     "GuaranteeName",
+    "ProcessorOptions",
     "ProducerOptions",
 ]
 
@@ -138,9 +139,7 @@ class ProducerOptions(TypedDict, total=False):
     ttl: float | None
 
 
-class ConsumerOptions(TypedDict, total=False):
-    """Keyword options of ``Broker.consumer()`` / ``AsyncBroker.consumer()``."""
-
+class _ConsumerOptionsBase(TypedDict, total=False):
     # -- every backend
     guarantee: Literal["at-least-once", "at-most-once"] | Guarantee
     commit: Literal["sync", "async"] | Commit
@@ -157,8 +156,7 @@ class ConsumerOptions(TypedDict, total=False):
     ack_wait: float | None
     max_deliver: int | None
     max_ack_pending: int | None
-    # -- memphis
-    batch_size: int | None
+    # -- memphis (and batch_size, in ConsumerOptions)
     batch_max_time_to_wait_ms: int | None
     max_ack_time_ms: int | None
     max_msg_deliveries: int | None
@@ -172,3 +170,15 @@ class ConsumerOptions(TypedDict, total=False):
     max_priority: int | None
     message_ttl: float | None
     prefetch_count: int | None
+
+
+class ConsumerOptions(_ConsumerOptionsBase, total=False):
+    """Keyword options of ``Broker.consumer()`` / ``AsyncBroker.consumer()``."""
+
+    batch_size: int | None  # memphis
+
+
+class ProcessorOptions(_ConsumerOptionsBase, total=False):
+    """The consumer options ``Processor.run()`` / ``run_async()`` take as keywords: those of
+    :class:`ConsumerOptions` but ``batch_size``, which is the processor's own parameter
+    there (memphis' consumer ``batch_size`` goes in ``backend_options`` of a consumer)."""

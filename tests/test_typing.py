@@ -59,6 +59,7 @@ broker.consumer("t", gruop="g")  # mistake: misspelt option
 broker.consumer("t", commit="eventually")  # mistake: no such commit mode
 broker.consumer("t", prefetch="10")  # mistake: a str for an int
 broker.consumer("t", on_commit_error=42)  # mistake: not a callable
+brokerkit.Processor().run(topics="t", dead_leter_topic="d")  # mistake: misspelt option
 
 
 async def main() -> None:
@@ -132,6 +133,18 @@ with brokerkit.connect("memory://typing", **connect_options) as broker:
     consumer.close()
     checked.close()
     other.close()
+
+
+def serve(processor: brokerkit.Processor) -> None:  # type-checked, not called
+    processor.run(
+        "memphis://127.0.0.1:4222",  # memphis consumers have a batch_size option
+        topics=["a", "b"],
+        group="g",
+        batch_size=50,
+        dead_letter_topic="dead",
+        commit="sync",
+        backend_options={"batch_size": 5},
+    )
 
 
 async def main() -> None:
@@ -263,6 +276,10 @@ def test_a_correct_user_file_type_checks_clean_and_runs(tmp_path: Path) -> None:
 # -- pyright ------------------------------------------------------------------------------
 
 
+#: No "a newer pyright exists" notice in the output that is parsed.
+PYRIGHT_ENV = {**os.environ, "PYRIGHT_PYTHON_IGNORE_WARNINGS": "1"}
+
+
 @cache
 def _pyright_problem() -> str | None:
     """Why pyright cannot run here (None: it can). The pyright package fetches its node
@@ -274,6 +291,7 @@ def _pyright_problem() -> str | None:
     try:
         probe = subprocess.run(
             [sys.executable, "-m", "pyright", "--version"],
+            env=PYRIGHT_ENV,
             capture_output=True,
             text=True,
             timeout=600,
@@ -305,6 +323,7 @@ def _pyright(tmp_path: Path, file: Path) -> dict[str, Any]:
     result = subprocess.run(
         [sys.executable, "-m", "pyright", "--outputjson", str(file)],
         cwd=tmp_path,
+        env=PYRIGHT_ENV,
         capture_output=True,
         text=True,
         timeout=600,
@@ -352,6 +371,7 @@ def test_pyright_verifytypes_scores_100_percent() -> None:
             "--outputjson",
         ],
         cwd=ROOT,  # the execution root: pyright resolves brokerkit to this checkout
+        env=PYRIGHT_ENV,
         capture_output=True,
         text=True,
         timeout=600,
@@ -431,11 +451,14 @@ OBJECT_OPTIONS = {
         ("connect", brokerkit.ConnectOptions),
         ("producer", brokerkit.ProducerOptions),
         ("consumer", brokerkit.ConsumerOptions),
+        ("processor", brokerkit.ProcessorOptions),
     ],
 )
 def test_option_typeddicts_match_the_schemas(which: str, typed: type) -> None:
-    schemas = _schemas(which)
+    schemas = _schemas("consumer" if which == "processor" else which)
     names = {option.name for schema in schemas for option in schema}
+    if which == "processor":
+        names.discard("batch_size")  # Processor.run's own parameter
     hints = get_type_hints(typed)
     assert set(hints) == names, (
         f"brokerkit.{typed.__name__} (brokerkit/_optiontypes.py) lacks "
@@ -444,7 +467,8 @@ def test_option_typeddicts_match_the_schemas(which: str, typed: type) -> None:
     assert not getattr(typed, "__required_keys__", set()), "every option is optional"
     for name, hint in hints.items():
         got = _atoms_of_hint(hint)
-        want = OBJECT_OPTIONS.get((which, name)) or _atoms_of_option(schemas, name)
+        kind = "consumer" if which == "processor" else which
+        want = OBJECT_OPTIONS.get((kind, name)) or _atoms_of_option(schemas, name)
         assert got == want, f"{typed.__name__}[{name!r}] is {hint}; the schemas accept {want}"
 
 
