@@ -11,11 +11,12 @@ from ._api import connect, connect_async
 from ._async.broker import AsyncBroker
 from ._async.consumer import AsyncConsumer, AsyncMessage
 from ._async.producer import AsyncProducer
+from ._optiontypes import ConnectOptions, ConsumerOptions, ProcessorOptions, ProducerOptions
 from ._registry import available, register_backend, unregister_backend
 from ._sync.broker import Broker
 from ._sync.consumer import Consumer, Message
 from ._sync.producer import Producer
-from ._types import Capabilities, Commit, Guarantee
+from ._types import Capabilities, Commit, Guarantee, OutgoingMessage
 from ._url import BrokerURL, make_url
 from .errors import (
     BrokerConnectionError,
@@ -43,14 +44,19 @@ __all__ = [
     "ClosedError",
     "Commit",
     "ConfigurationError",
+    "ConnectOptions",
     "Consumer",
+    "ConsumerOptions",
     "DeliveryError",
     "Guarantee",
     "HandlingContext",
     "Message",
+    "OutgoingMessage",
     "ProcessingContext",
     "Processor",
+    "ProcessorOptions",
     "Producer",
+    "ProducerOptions",
     "SQLiteDLQ",
     "TimeoutError",
     "UnsupportedError",
@@ -73,6 +79,10 @@ for _cls in (
     Message,
     Producer,
     BrokerURL,
+    ConnectOptions,
+    ProducerOptions,
+    ConsumerOptions,
+    ProcessorOptions,
 ):
     _cls.__module__ = "brokerkit"
 del _cls

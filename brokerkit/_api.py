@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Unpack
 
 from ._acompat import opened
 from ._async.broker import AsyncBroker
-from ._options import COMMON_OPTIONS
+from ._options import COMMON_OPTIONS, merge_options
+from ._optiontypes import ConnectOptions
 from ._registry import get_backend
 from ._spec import BackendSpec, resolve_object
 from ._sync.broker import Broker
@@ -62,11 +63,17 @@ def _prepare(
     return parsed, spec, opts, caps
 
 
-def connect(url: str | BrokerURL | None = None, **options: Any) -> Broker:
+def connect(
+    url: str | BrokerURL | None = None,
+    *,
+    backend_options: Mapping[str, Any] | None = None,
+    **options: Unpack[ConnectOptions],
+) -> Broker:
     """Connect to the broker named by ``url`` (default: ``$BROKERKIT_URL``, else
     ``memory://``) and return a sync :class:`Broker`. Options come from the URL query
-    string and from keywords (keywords win)."""
-    parsed, spec, opts, caps = _prepare(url, options)
+    string and from keywords (keywords win); ``backend_options`` takes options the type
+    checker does not know (a third-party backend's) as a mapping."""
+    parsed, spec, opts, caps = _prepare(url, merge_options(options, backend_options))
     if spec.sync_driver is None:
         from ._portal import portal_driver_factory
 
@@ -76,10 +83,15 @@ def connect(url: str | BrokerURL | None = None, **options: Any) -> Broker:
     return opened(Broker(parsed, spec, opts, caps, factory))
 
 
-def connect_async(url: str | BrokerURL | None = None, **options: Any) -> AsyncBroker:
+def connect_async(
+    url: str | BrokerURL | None = None,
+    *,
+    backend_options: Mapping[str, Any] | None = None,
+    **options: Unpack[ConnectOptions],
+) -> AsyncBroker:
     """Like :func:`connect`, for asyncio: ``await connect_async(url)`` or
     ``async with connect_async(url) as broker``."""
-    parsed, spec, opts, caps = _prepare(url, options)
+    parsed, spec, opts, caps = _prepare(url, merge_options(options, backend_options))
     factory = resolve_object(spec.async_driver)
     if not callable(factory):
         raise ConfigurationError(f"backend {spec.name!r}: async_driver is not callable")

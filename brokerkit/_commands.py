@@ -184,15 +184,15 @@ def _values(args: argparse.Namespace) -> Iterator[bytes]:
             raise UsageError(f"cannot read {name!r}: {exc.strerror}") from exc
 
 
-def _guarantee(command: str, chosen: str | None, broker: brokerkit.Broker) -> str:
+def _guarantee(command: str, chosen: str | None, broker: brokerkit.Broker) -> brokerkit.Guarantee:
     """The guarantee asked for, else at-least-once where the backend keeps it, else
     at-most-once (Redis Pub/Sub), said on stderr."""
     if chosen is not None:
-        return chosen
+        return brokerkit.Guarantee(chosen)
     if broker.capabilities.at_least_once:
-        return "at-least-once"
+        return brokerkit.Guarantee.AT_LEAST_ONCE
     _err(command, "note: this backend is at-most-once only: nothing is acknowledged")
-    return "at-most-once"
+    return brokerkit.Guarantee.AT_MOST_ONCE
 
 
 def _produce(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ __all__ = [
     "PRODUCER_OPTIONS",
     "Option",
     "OptionSchema",
+    "merge_options",
 ]
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
@@ -221,6 +222,33 @@ class OptionSchema:
             )
             message = f"unknown options {described} for {context}; valid options: {valid}"
         raise ConfigurationError(message)
+
+
+def merge_options(
+    kwargs: Mapping[str, object], backend_options: Mapping[str, Any] | None
+) -> Mapping[str, Any]:
+    """The keyword options of a call plus its ``backend_options`` mapping (options the
+    static types do not list, such as a third-party backend's). A name given both ways is
+    a ConfigurationError: neither silently wins."""
+    if backend_options is None:
+        return kwargs
+    if not isinstance(backend_options, Mapping):
+        raise ConfigurationError(
+            "backend_options takes a mapping of option names to values, e.g. "
+            f"backend_options={{'visibility_timeout': 30}}; got {type(backend_options).__name__}"
+        )
+    for name in backend_options:
+        if not isinstance(name, str):
+            raise ConfigurationError(
+                f"backend_options: option names are strings, got {name!r} ({type(name).__name__})"
+            )
+    twice = sorted(set(kwargs) & set(backend_options))
+    if twice:
+        raise ConfigurationError(
+            f"option(s) {', '.join(map(repr, twice))} given both as a keyword and in "
+            "backend_options; give each option once"
+        )
+    return {**kwargs, **backend_options}
 
 
 EMPTY_SCHEMA = OptionSchema()

@@ -13,6 +13,15 @@ from .errors import ConfigurationError
 Headers = Mapping[str, str]
 Key = bytes | str | None
 Payload = bytes | str
+#: One item of ``send_many()``: a value, or a ``(value, key)`` / ``(value, key, headers)``
+#: tuple (public as ``brokerkit.OutgoingMessage``; spelt out, not built from the aliases
+#: above, so that type checkers' messages show the types themselves).
+OutgoingMessage = (
+    bytes
+    | str
+    | tuple[bytes | str, bytes | str | None]
+    | tuple[bytes | str, bytes | str | None, Mapping[str, str] | None]
+)
 #: What a producer driver receives per message: (value, key, headers or None).
 Record = tuple[bytes, bytes | None, Mapping[str, str] | None]
 

@@ -104,7 +104,7 @@ class DeliveryError(BrokerError):
         self, message: str = "", *, failures: Sequence[tuple[bytes, str]] = (), **kw: Any
     ) -> None:
         super().__init__(message, **kw)
-        self.failures = list(failures)
+        self.failures: list[tuple[bytes, str]] = list(failures)
 
 
 class ClosedError(BrokerError):

@@ -20,7 +20,7 @@ from .._acompat import AEvent, AOpenable, aevent_wait, apause, aspawn, monotonic
 from .._policy.inflight import InFlight, ticket_error
 from .._policy.records import check_headers, check_value_size, coerce_key, coerce_value, records_of
 from .._spec import ProducerConfig
-from .._types import H_MESSAGE_ID, Capabilities, Guarantee, Record
+from .._types import H_MESSAGE_ID, Capabilities, Guarantee, OutgoingMessage, Record
 from ..errors import ClosedError, TimeoutError
 from .driver import AsyncProducerDriver
 
@@ -66,8 +66,8 @@ class AsyncProducer(AOpenable):
         core_options: Mapping[str, Any],
     ) -> None:
         self._broker = broker
-        self.topic = topic
-        self.guarantee = guarantee
+        self.topic: str = topic
+        self.guarantee: Guarantee = guarantee
         self._options = options
         self._batch_size: int = core_options["batch_size"]
         self._linger: float = core_options["linger"]
@@ -175,7 +175,7 @@ class AsyncProducer(AOpenable):
         if len(buf) >= self._buffer_size:
             await self._make_room()
 
-    async def send_many(self, messages: Iterable[Any]) -> None:
+    async def send_many(self, messages: Iterable[OutgoingMessage]) -> None:
         """Send a batch. Items are values, or (value, key) / (value, key, headers) tuples.
 
         Returns once the messages are buffered; refusals surface as with send()."""

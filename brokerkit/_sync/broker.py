@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Unpack
 
 from .._acompat import Openable, opened
-from .._options import CONSUMER_OPTIONS, PRODUCER_OPTIONS
+from .._options import CONSUMER_OPTIONS, PRODUCER_OPTIONS, merge_options
+from .._optiontypes import ConsumerOptions, ProducerOptions
 from .._policy.guarantees import check_consumer, check_producer
 from .._spec import BackendSpec
 from .._types import Capabilities
@@ -37,10 +38,10 @@ class Broker(Openable):
         capabilities: Capabilities,
         driver_factory: DriverFactory,
     ) -> None:
-        self.url = url
-        self.backend = spec.name
-        self.capabilities = capabilities
-        self.options = dict(options)
+        self.url: BrokerURL = url
+        self.backend: str = spec.name
+        self.capabilities: Capabilities = capabilities
+        self.options: dict[str, Any] = dict(options)
         self._spec = spec
         self._factory = driver_factory
         self._driver: SyncDriver | None = None
@@ -95,26 +96,45 @@ class Broker(Openable):
         """Called by a producer/consumer that closed itself."""
         self._children.discard(child)
 
-    def producer(self, topic: str, **options: Any) -> Producer:
+    def producer(
+        self,
+        topic: str,
+        *,
+        backend_options: Mapping[str, Any] | None = None,
+        **options: Unpack[ProducerOptions],
+    ) -> Producer:
         """A producer for ``topic``. Options: guarantee ("at-least-once" | "at-most-once"),
         batch_size, linger, max_in_flight, buffer_size, delivery_timeout, max_message_bytes,
-        plus the backend's producer options. Raises UnsupportedError at once if the backend
-        cannot keep the guarantee."""
+        plus the backend's producer options (``backend_options``: a mapping of options the
+        type checker does not know). Raises UnsupportedError at once if the backend cannot
+        keep the guarantee."""
         _check_topic(topic)
-        opts = self._producer_schema.resolve({}, options, context=f"{self.backend} producer")
+        opts = self._producer_schema.resolve(
+            {}, merge_options(options, backend_options), context=f"{self.backend} producer"
+        )
         guarantee = opts.pop("guarantee")
         check_producer(self.capabilities, self.backend, guarantee)
         backend_opts = {k: opts[k] for k in opts if k in self._spec.producer_options}
         return opened(Producer(self, topic, guarantee, backend_opts, opts))
 
-    def consumer(self, topic: str, group: str | None = None, **options: Any) -> Consumer:
+    def consumer(
+        self,
+        topic: str,
+        group: str | None = None,
+        *,
+        backend_options: Mapping[str, Any] | None = None,
+        **options: Unpack[ConsumerOptions],
+    ) -> Consumer:
         """A consumer of ``topic`` in ``group`` (None: a private group). See the docs for
         options (guarantee, commit, commit_every, commit_interval, prefetch, max_deliveries,
-        dead_letter_topic, on_commit_error) and the backend's own."""
+        dead_letter_topic, on_commit_error) and the backend's own (``backend_options``: a
+        mapping of options the type checker does not know)."""
         _check_topic(topic)
         if group is not None:
             _check_topic(group, "group")
-        opts = self._consumer_schema.resolve({}, options, context=f"{self.backend} consumer")
+        opts = self._consumer_schema.resolve(
+            {}, merge_options(options, backend_options), context=f"{self.backend} consumer"
+        )
         check_consumer(
             self.capabilities,
             self.backend,

@@ -131,8 +131,8 @@ class Consumer(Openable):
         backend_options: Mapping[str, Any],
     ) -> None:
         self._broker = broker
-        self.topic = topic
-        self.group = group
+        self.topic: str = topic
+        self.group: str | None = group
         self.guarantee: Guarantee = options["guarantee"]
         self.commit_mode: Commit = options["commit"]
         self._sync_commit = self.commit_mode is Commit.SYNC

@@ -21,7 +21,7 @@ from .._acompat import Event, Openable, event_wait, pause, spawn, monotonic
 from .._policy.inflight import InFlight, ticket_error
 from .._policy.records import check_headers, check_value_size, coerce_key, coerce_value, records_of
 from .._spec import ProducerConfig
-from .._types import H_MESSAGE_ID, Capabilities, Guarantee, Record
+from .._types import H_MESSAGE_ID, Capabilities, Guarantee, OutgoingMessage, Record
 from ..errors import ClosedError, TimeoutError
 from .driver import SyncProducerDriver
 
@@ -67,8 +67,8 @@ class Producer(Openable):
         core_options: Mapping[str, Any],
     ) -> None:
         self._broker = broker
-        self.topic = topic
-        self.guarantee = guarantee
+        self.topic: str = topic
+        self.guarantee: Guarantee = guarantee
         self._options = options
         self._batch_size: int = core_options["batch_size"]
         self._linger: float = core_options["linger"]
@@ -176,7 +176,7 @@ class Producer(Openable):
         if len(buf) >= self._buffer_size:
             self._make_room()
 
-    def send_many(self, messages: Iterable[Any]) -> None:
+    def send_many(self, messages: Iterable[OutgoingMessage]) -> None:
         """Send a batch. Items are values, or (value, key) / (value, key, headers) tuples.
 
         Returns once the messages are buffered; refusals surface as with send()."""

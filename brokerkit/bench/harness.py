@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .payload import KeyPlan, PayloadFactory
@@ -17,7 +18,7 @@ __all__ = ["POLL", "Plan", "Shared", "clock", "next_count", "paced_count"]
 #: A consumer waits this long per receive call, so it notices the end of a run.
 POLL = 0.1
 
-clock = time.perf_counter_ns
+clock: Callable[[], int] = time.perf_counter_ns
 
 
 @dataclass

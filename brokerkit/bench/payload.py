@@ -30,8 +30,8 @@ class PayloadFactory:
         if message_size < HEADER_SIZE:
             raise ValueError(f"message_size must be >= {HEADER_SIZE}, got {message_size}")
         self._filler = random.Random(_FILLER_SEED).randbytes(message_size - HEADER_SIZE)
-        self.index = index
-        self.stride = producers
+        self.index: int = index
+        self.stride: int = producers
 
     def batch(self, local: int, n: int, stamp_ns: int) -> list[bytes]:
         """Messages ``local .. local + n - 1`` of this producer, all stamped ``stamp_ns``."""

@@ -69,12 +69,12 @@ class Tracker:
     __slots__ = ("duplicates", "histogram", "last_ns", "latencies", "received", "seen")
 
     def __init__(self, expected: int = 0) -> None:
-        self.seen = bytearray(max(expected, 1024))
-        self.duplicates = 0
-        self.received = 0
-        self.last_ns = 0
+        self.seen: bytearray = bytearray(max(expected, 1024))
+        self.duplicates: int = 0
+        self.received: int = 0
+        self.last_ns: int = 0
         self.latencies: array[int] = array("q")
-        self.histogram = new_histogram()
+        self.histogram: HdrHistogram = new_histogram()
 
     @property
     def unique(self) -> int:

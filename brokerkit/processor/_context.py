@@ -49,7 +49,7 @@ class ProcessingContext:
         self.url = url
         self.topics = topics
         self.group = group
-        self.state = SimpleNamespace()
+        self.state: SimpleNamespace = SimpleNamespace()
         self._stop_flag = stop_flag
 
     @property
@@ -85,11 +85,11 @@ class HandlingContext:
         self, processing: ProcessingContext, message: Any, payload: Any, handler: Any
     ) -> None:
         self._entry = handler
-        self.processing = processing
-        self.message = message
-        self.payload = payload
+        self.processing: ProcessingContext = processing
+        self.message: Any = message
+        self.payload: Any = payload
         self.handler: str = handler.name
-        self.attempt = 1
+        self.attempt: int = 1
         self._decision: Decision | None = None
         self._state: SimpleNamespace | None = None
 

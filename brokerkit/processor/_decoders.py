@@ -44,7 +44,7 @@ class PydanticDecoder:
     __slots__ = ("model",)
 
     def __init__(self, model: Any) -> None:
-        self.model = model
+        self.model: Any = model
 
     def decode(self, value: bytes) -> Any:
         return self.model.model_validate_json(value)

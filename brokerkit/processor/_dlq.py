@@ -59,7 +59,7 @@ class SQLiteDLQ:
     """A dead-letter store in an SQLite database file (created if missing)."""
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 10.0) -> None:
-        self.path = os.fspath(path)
+        self.path: str = os.fspath(path)
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = sqlite3.connect(
             self.path, timeout=timeout, check_same_thread=False, isolation_level=None

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
+from .._options import merge_options
+from .._optiontypes import ProcessorOptions
 from ._decoders import Decoder, as_decoder
 from ._dlq import DeadLetterStore
 from ._engine import HandlerEntry, Hook, _name
@@ -53,9 +55,9 @@ class Processor:
         dlq: DeadLetterStore | None = None,
     ) -> None:
         self.decoder: Decoder | None = as_decoder(decoder)
-        self.retries = _check_count("retries", retries, 0)
-        self.backoff = _check_seconds("backoff", backoff)
-        self.backoff_max = _check_seconds("backoff_max", backoff_max)
+        self.retries: int = _check_count("retries", retries, 0)
+        self.backoff: float = _check_seconds("backoff", backoff)
+        self.backoff_max: float = _check_seconds("backoff_max", backoff_max)
         self.dlq: DeadLetterStore | None = None
         if dlq is not None:
             self.set_dlq(dlq)
@@ -153,12 +155,14 @@ class Processor:
         concurrency: int = 1,
         batch_size: int = 100,
         handle_signals: bool = True,
-        **consumer_options: Any,
+        backend_options: Mapping[str, Any] | None = None,
+        **consumer_options: Unpack[ProcessorOptions],
     ) -> None:
         """Consume ``topics`` for ``group`` (at-least-once) until :meth:`stop`, SIGTERM
         or SIGINT (handled when running in the main thread). ``concurrency`` handlers at
         once; messages with the same key are handled in order where the broker orders by
-        key. Other keywords are consumer options (e.g. ``dead_letter_topic=``)."""
+        key. Other keywords are consumer options (e.g. ``dead_letter_topic=``);
+        ``backend_options``: a mapping of consumer options the types do not list."""
         from ._runner import Run
 
         topic_list = [topics] if isinstance(topics, str) else list(topics)
@@ -168,7 +172,8 @@ class Processor:
         _check_count("batch_size", batch_size, 1)
         if not self._handlers:
             raise ValueError("the processor has no handler: register one with @handle_for(...)")
-        consumer_options.setdefault("guarantee", "at-least-once")
+        options = dict(merge_options(consumer_options, backend_options))
+        options.setdefault("guarantee", "at-least-once")
         run = Run(
             self,
             url,
@@ -177,7 +182,7 @@ class Processor:
             concurrency,
             batch_size,
             handle_signals,
-            consumer_options,
+            options,
         )
         with self._run_lock:
             if self._run is not None:
@@ -199,7 +204,8 @@ class Processor:
         concurrency: int = 1,
         batch_size: int = 100,
         handle_signals: bool = True,
-        **consumer_options: Any,
+        backend_options: Mapping[str, Any] | None = None,
+        **consumer_options: Unpack[ProcessorOptions],
     ) -> None:
         """Blocking :meth:`run_async`: runs an event loop in the calling thread (or, when
         that thread already runs one, in a thread of its own) until stopped."""
@@ -212,6 +218,7 @@ class Processor:
                 concurrency=concurrency,
                 batch_size=batch_size,
                 handle_signals=handle_signals,
+                backend_options=backend_options,
                 **consumer_options,
             )
 

@@ -42,10 +42,10 @@ class TestMessage:
         self.key = key
         self.headers = headers
         self.topic = topic
-        self.id = str(next(_ids))
+        self.id: str = str(next(_ids))
         self.timestamp: float | None = time.time()
         self.delivery_count = delivery_count
-        self.settled = False
+        self.settled: bool = False
         self.reason: str | None = None
         """The dead-letter reason, once dead-lettered."""
         self.nack_delay: float | None = None

@@ -22,7 +22,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from tcp_faults import Link, NotRedisServer, SilentServer, through
@@ -428,20 +428,25 @@ async def test_acks_are_sent_in_one_xack_per_commit_batch(
     with commit="async" and commit="sync" alike."""
     topic = f"{SESSION_PREFIX}xack-{uuid.uuid4().hex}"
     values = [b"%03d" % i for i in range(300)]
-    batching = {"commit_every": 100, "commit_interval": 60.0}  # by count only, however slow
-    for commit in ("async", "sync"):
+    for commit in (brokerkit.Commit.ASYNC, brokerkit.Commit.SYNC):
+        # by count only, however slow
+        batching: brokerkit.ConsumerOptions = {
+            "commit": commit,
+            "commit_every": 100,
+            "commit_interval": 60.0,
+        }
         group = f"g-{commit}"
         before = _calls(private_redis, "xack")
         if api == "sync":
             with brokerkit.connect(private_redis.url) as broker:
-                consumer = broker.consumer(topic, group=group, commit=commit, **batching)
+                consumer = broker.consumer(topic, group=group, **batching)
                 with broker.producer(topic) as producer:
                     producer.send_many(values)
                 got = _receive_all(consumer, 300, timeout=10)
                 consumer.close()
         else:
             async with brokerkit.connect_async(private_redis.url) as abroker:
-                aconsumer = await abroker.consumer(topic, group=group, commit=commit, **batching)
+                aconsumer = await abroker.consumer(topic, group=group, **batching)
                 async with abroker.producer(topic) as aproducer:
                     await aproducer.send_many(values)
                 got = []
@@ -1606,13 +1611,18 @@ def test_the_handback_member_goes_once_it_holds_nothing(raw: Any, topic: str) ->
 # for close(). The bounds below are loose on purpose (a busy machine); the faults they
 # catch are tens of seconds.
 
-SILENT = {"connect_timeout": 1.0, "socket_timeout": 1.0, "close_timeout": 2.0}
+CLOSE_TIMEOUT = 2.0
+SILENT: brokerkit.ConnectOptions = {
+    "connect_timeout": 1.0,
+    "socket_timeout": 1.0,
+    "close_timeout": CLOSE_TIMEOUT,
+}
 SLACK = 2.0
 
 
 @pytest.mark.parametrize("commit", ["async", "sync"])
 def test_receive_and_close_keep_their_bounds_against_a_silent_broker(
-    raw: Any, topic: str, commit: str
+    raw: Any, topic: str, commit: Literal["async", "sync"]
 ) -> None:
     link = Link(("127.0.0.1", 6379))
     with link, brokerkit.connect(through(URL, link), **SILENT) as broker:
@@ -1632,13 +1642,13 @@ def test_receive_and_close_keep_their_bounds_against_a_silent_broker(
         with contextlib.suppress(brokerkit.BrokerError):
             consumer.close()
         took = time.monotonic() - start
-        assert took < SILENT["close_timeout"] + SLACK, f"close took {took:.1f} s"
+        assert took < CLOSE_TIMEOUT + SLACK, f"close took {took:.1f} s"
         link.resume()
 
 
 @pytest.mark.parametrize("commit", ["async", "sync"])
 async def test_receive_and_close_keep_their_bounds_against_a_silent_broker_async(
-    raw: Any, topic: str, commit: str
+    raw: Any, topic: str, commit: Literal["async", "sync"]
 ) -> None:
     link = Link(("127.0.0.1", 6379))
     with link:
@@ -1663,7 +1673,7 @@ async def test_receive_and_close_keep_their_bounds_against_a_silent_broker_async
             with contextlib.suppress(brokerkit.BrokerError):
                 await consumer.close()
             took = time.monotonic() - start
-            assert took < SILENT["close_timeout"] + SLACK, f"close took {took:.1f} s"
+            assert took < CLOSE_TIMEOUT + SLACK, f"close took {took:.1f} s"
             link.resume()
 
 
@@ -1713,7 +1723,11 @@ async def test_close_with_pending_acks_keeps_close_timeout_against_a_silent_brok
 ) -> None:
     """close() sends the pending acks, but gives up at close_timeout when the broker does
     not answer (the messages come back after the visibility timeout: at-least-once)."""
-    lazy = {"commit": "async", "commit_every": 1000, "commit_interval": 60.0}
+    lazy: brokerkit.ConsumerOptions = {
+        "commit": "async",
+        "commit_every": 1000,
+        "commit_interval": 60.0,
+    }
     link = Link(("127.0.0.1", 6379))
     with link:
         if api == "sync":
@@ -1741,4 +1755,4 @@ async def test_close_with_pending_acks_keeps_close_timeout_against_a_silent_brok
                     await aconsumer.close()
                 took = time.monotonic() - start
         link.resume()
-    assert took < SILENT["close_timeout"] + SLACK, f"close took {took:.1f} s"
+    assert took < CLOSE_TIMEOUT + SLACK, f"close took {took:.1f} s"

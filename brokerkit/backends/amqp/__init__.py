@@ -245,7 +245,7 @@ CONSUMER_OPTIONS = OptionSchema(
     ]
 )
 
-spec = BackendSpec(
+spec: BackendSpec = BackendSpec(
     name="amqp",
     schemes=("amqp", "amqps"),
     capabilities=capabilities,

@@ -287,7 +287,7 @@ class ErrorMapper:
     __slots__ = ("_connecting", "_secrets", "_table", "where")
 
     def __init__(self, host: str, port: int, password: str | None) -> None:
-        self.where = f"{host}:{port}"
+        self.where: str = f"{host}:{port}"
         self._table = error_table(self.where)
         self._connecting = error_table(self.where, connecting=True)
         self._secrets = [password] if password else []

@@ -51,7 +51,7 @@ from ..toolkit import (
 )
 from . import _common as c
 
-log = logging.getLogger("brokerkit.amqp")
+log: logging.Logger = logging.getLogger("brokerkit.amqp")
 
 _Ack = Basic.Ack
 _Properties = Basic.Properties
@@ -119,7 +119,7 @@ class AsyncAmqpProducer:
         }
         #: RabbitMQ's default max_message_size (the broker does not advertise its own);
         #: the producer option max_message_bytes overrides it.
-        self.max_message_bytes = config.max_message_bytes or MAX_MESSAGE_BYTES
+        self.max_message_bytes: int = config.max_message_bytes or MAX_MESSAGE_BYTES
         self._id_prefix = f"{uuid.uuid4().hex[:16]}-"
         self._serial = 0
 
@@ -580,8 +580,10 @@ class AsyncAmqpDriver:
         self.url = url
         self.options = options
         self.caps = caps
-        self.host, self.port = c.endpoint(url)
-        self.errors = c.ErrorMapper(self.host, self.port, url.password)
+        host, port = c.endpoint(url)
+        self.host: str = host
+        self.port: int = port
+        self.errors: c.ErrorMapper = c.ErrorMapper(self.host, self.port, url.password)
         self.request_timeout: float = options["request_timeout"]
         self.reconnect_timeout: float = options["reconnect_timeout"]
         self._ssl = c.ssl_context(url, options)

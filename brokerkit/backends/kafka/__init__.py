@@ -147,7 +147,7 @@ OPTIONS = OptionSchema(
     ]
 )
 
-spec = BackendSpec(
+spec: BackendSpec = BackendSpec(
     name="kafka",
     schemes=("kafka",),
     capabilities=capabilities,

@@ -57,7 +57,7 @@ def capabilities(url: BrokerURL, options: Mapping[str, Any]) -> Capabilities:
     return CAPABILITIES
 
 
-spec = BackendSpec(
+spec: BackendSpec = BackendSpec(
     name="memory",
     schemes=("memory",),
     capabilities=capabilities,

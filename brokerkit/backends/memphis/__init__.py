@@ -172,7 +172,7 @@ CONSUMER_OPTIONS = OptionSchema(
     ]
 )
 
-spec = BackendSpec(
+spec: BackendSpec = BackendSpec(
     name="memphis",
     schemes=("memphis",),
     capabilities=capabilities,

@@ -288,7 +288,7 @@ CONSUMER_OPTIONS = OptionSchema(
     ]
 )
 
-spec = BackendSpec(
+spec: BackendSpec = BackendSpec(
     name="nats",
     schemes=("nats", "tls"),
     capabilities=capabilities,

@@ -175,7 +175,7 @@ CONSUMER_OPTIONS = OptionSchema(
     ]
 )
 
-spec = BackendSpec(
+spec: BackendSpec = BackendSpec(
     name="redis",
     schemes=("redis", "rediss"),
     capabilities=capabilities,

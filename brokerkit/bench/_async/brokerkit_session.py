@@ -97,7 +97,8 @@ class AsyncBrokerkitSession:
         self._stack = AsyncExitStack()
 
     async def sender(self, topic: str) -> _Sender:
-        producer = self._broker.producer(topic, guarantee=self._setup.workload.guarantee)
+        guarantee = brokerkit.Guarantee(self._setup.workload.guarantee)
+        producer = self._broker.producer(topic, guarantee=guarantee)
         await self._stack.enter_async_context(producer)
         return _Sender(producer, self._single, self._setup.workload.send_mode)
 

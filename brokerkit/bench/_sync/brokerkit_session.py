@@ -98,7 +98,8 @@ class SyncBrokerkitSession:
         self._stack = ExitStack()
 
     def sender(self, topic: str) -> _Sender:
-        producer = self._broker.producer(topic, guarantee=self._setup.workload.guarantee)
+        guarantee = brokerkit.Guarantee(self._setup.workload.guarantee)
+        producer = self._broker.producer(topic, guarantee=guarantee)
         self._stack.enter_context(producer)
         return _Sender(producer, self._single, self._setup.workload.send_mode)
 

@@ -53,10 +53,10 @@ class RedisConfig:
         }
         if parsed.scheme == "rediss":
             self.kwargs["ssl"] = True
-        self.pubsub = query.get("mode", "streams") == "pubsub"
-        self.prefix = query.get("key_prefix", "")
+        self.pubsub: bool = query.get("mode", "streams") == "pubsub"
+        self.prefix: str = query.get("key_prefix", "")
         maxlen = query.get("maxlen")
-        self.maxlen = int(maxlen) if maxlen else None
+        self.maxlen: int | None = int(maxlen) if maxlen else None
         self.kwargs["socket_timeout"] = float(query.get("socket_timeout", _SOCKET_TIMEOUT))
 
     def key(self, topic: str) -> bytes:

@@ -50,7 +50,7 @@ class _Config:
         parsed = make_url(url)
         host, port = endpoint(parsed)
         query = parsed.query_dict
-        self.queue_type = query.get("queue_type", "classic")
+        self.queue_type: str = query.get("queue_type", "classic")
         self.kwargs: dict[str, Any] = {
             "host": host,
             "port": port,
@@ -199,7 +199,7 @@ class _LoopThread:
     """A private event loop in a thread, for the sync session."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop: asyncio.AbstractEventLoop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="amqp-baseline-loop", daemon=True
         )

@@ -50,7 +50,9 @@ class _Config:
         self.options: Mapping[str, Any] = COMMON_OPTIONS.extend(*spec.options).resolve(
             parsed.query_dict, {}, context="kafka baseline"
         )
-        self.base = base_config(parsed, self.options, ErrorMapper(bootstrap(parsed), None))
+        self.base: dict[str, Any] = base_config(
+            parsed, self.options, ErrorMapper(bootstrap(parsed), None)
+        )
 
     def create(self, topic: str) -> None:
         admin = AdminClient(dict(self.base))

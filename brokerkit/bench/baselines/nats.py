@@ -42,19 +42,19 @@ class _Config:
     def __init__(self, url: str) -> None:
         parsed = make_url(url)
         query = dict(parsed.query)
-        self.memphis = parsed.scheme == "memphis"
-        self.jetstream = self.memphis or query.get("jetstream", "true").lower() not in (
+        self.memphis: bool = parsed.scheme == "memphis"
+        self.jetstream: bool = self.memphis or query.get("jetstream", "true").lower() not in (
             "false",
             "0",
             "no",
             "off",
         )
         scheme = "tls" if parsed.scheme == "tls" else "nats"
-        self.server = f"{scheme}://{parsed.host or '127.0.0.1'}:{parsed.port or 4222}"
-        self.user = parsed.username if parsed.password else None
-        self.password = parsed.password
-        self.token = parsed.username if not parsed.password else None
-        self.storage = query.get("storage", "file")
+        self.server: str = f"{scheme}://{parsed.host or '127.0.0.1'}:{parsed.port or 4222}"
+        self.user: str | None = parsed.username if parsed.password else None
+        self.password: str | None = parsed.password
+        self.token: str | None = parsed.username if not parsed.password else None
+        self.storage: str = query.get("storage", "file")
         if self.memphis:
             self.storage = "memory" if query.get("storage_type") == "memory" else "file"
 
@@ -210,7 +210,7 @@ class _Loop:
     """A private event loop on a thread: nats-py from sync code, one hand-off per call."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop: asyncio.AbstractEventLoop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
 

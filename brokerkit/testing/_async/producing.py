@@ -103,7 +103,7 @@ class AsyncProducingCases:
             with pytest.raises(TypeError, match="iterable of messages"):
                 await p.send_many("abc")
             with pytest.raises(TypeError, match="iterable of messages"):
-                await p.send_many(b"abc")
+                await p.send_many(b"abc")  # type: ignore[arg-type]
 
     async def test_message_id_where_the_broker_deduplicates(
         self, abroker: AsyncBroker, topic: str

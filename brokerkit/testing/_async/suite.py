@@ -33,6 +33,7 @@ from brokerkit import (
 )
 
 from ..._acompat import AWaiter, asleep
+from ..._optiontypes import CommitName, GuaranteeName
 from ..._policy.deadletter import H_DELIVERY_COUNT, H_ORIGINAL_ID, H_ORIGINAL_TOPIC, H_REASON
 from .._support import (
     DELIVERY_TIMEOUT,
@@ -411,7 +412,7 @@ class AsyncSuite(AsyncProducingCases):
     @pytest.mark.parametrize("commit", ["sync", "async"])
     @requires("at_least_once", "consumer_groups")
     async def test_out_of_order_acks_never_commit_past_an_unacked_message(
-        self, abroker: AsyncBroker, topic: str, group: str, commit: str
+        self, abroker: AsyncBroker, topic: str, group: str, commit: CommitName
     ) -> None:
         async with abroker.consumer(topic, group=group, commit=commit) as first:
             async with abroker.producer(topic) as producer:
@@ -812,7 +813,7 @@ class AsyncSuite(AsyncProducingCases):
                 with pytest.raises(TypeError):
                     await producer.send_many([(b"v", None, {"n": bad})])
                 with pytest.raises(TypeError):
-                    await producer.send_many([(b"v", None, None, None)])
+                    await producer.send_many([(b"v", None, None, None)])  # type: ignore[list-item]
                 await producer.send(b"still works")
             msgs = await acollect(consumer, 1, ack=True)
             assert _values(msgs) == [b"still works"], "a rejected send must send nothing"
@@ -832,20 +833,20 @@ class AsyncSuite(AsyncProducingCases):
         self, abroker: AsyncBroker, topic: str
     ) -> None:
         with pytest.raises(ConfigurationError, match="bogus") as info:
-            await abroker.producer(topic, bogus=1)
+            await abroker.producer(topic, bogus=1)  # type: ignore[call-arg]
         assert "guarantee" in str(info.value), "the message lists the valid options"
         with pytest.raises(ConfigurationError, match="commmit") as info:
-            await abroker.consumer(topic, commmit="sync")
+            await abroker.consumer(topic, commmit="sync")  # type: ignore[call-arg]
         assert "commit_every" in str(info.value)
         assert "did you mean 'commit'" in str(info.value)
         with pytest.raises(ConfigurationError, match="at-least-once"):
-            await abroker.consumer(topic, guarantee="exactly-once")
+            await abroker.consumer(topic, guarantee="exactly-once")  # type: ignore[arg-type]
         with pytest.raises(ConfigurationError, match="at-most-once"):
-            await abroker.producer(topic, guarantee="exactly-once")
+            await abroker.producer(topic, guarantee="exactly-once")  # type: ignore[arg-type]
         with pytest.raises(ConfigurationError, match="commit_every"):
             await abroker.consumer(topic, commit_every=0)
         with pytest.raises(ConfigurationError, match="bogus_connect_option"):
-            await connect_async(abroker.url, bogus_connect_option=1)
+            await connect_async(abroker.url, bogus_connect_option=1)  # type: ignore[call-arg]
         with pytest.raises((TypeError, ValueError)):
             await abroker.producer("")
         with pytest.raises((TypeError, ValueError)):
@@ -883,7 +884,9 @@ class AsyncSuite(AsyncProducingCases):
     # -- capability gating: checked, not skipped ---------------------------------------
 
     @pytest.mark.parametrize("guarantee", ["at-least-once", "at-most-once"])
-    async def test_gating_guarantee(self, abroker: AsyncBroker, topic: str, guarantee: str) -> None:
+    async def test_gating_guarantee(
+        self, abroker: AsyncBroker, topic: str, guarantee: GuaranteeName
+    ) -> None:
         capability = guarantee.replace("-", "_")
         if getattr(abroker.capabilities, capability):
             async with abroker.consumer(topic, guarantee=guarantee) as consumer:

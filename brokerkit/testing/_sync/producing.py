@@ -98,7 +98,7 @@ class SyncProducingCases:
             with pytest.raises(TypeError, match="iterable of messages"):
                 p.send_many("abc")
             with pytest.raises(TypeError, match="iterable of messages"):
-                p.send_many(b"abc")
+                p.send_many(b"abc")  # type: ignore[arg-type]
 
     def test_message_id_where_the_broker_deduplicates(self, broker: Broker, topic: str) -> None:
         caps = broker.capabilities

@@ -34,6 +34,7 @@ from brokerkit import (
 )
 
 from ..._acompat import Waiter, sleep
+from ..._optiontypes import CommitName, GuaranteeName
 from ..._policy.deadletter import H_DELIVERY_COUNT, H_ORIGINAL_ID, H_ORIGINAL_TOPIC, H_REASON
 from .._support import (
     DELIVERY_TIMEOUT,
@@ -402,7 +403,7 @@ class SyncSuite(SyncProducingCases):
     @pytest.mark.parametrize("commit", ["sync", "async"])
     @requires("at_least_once", "consumer_groups")
     def test_out_of_order_acks_never_commit_past_an_unacked_message(
-        self, broker: Broker, topic: str, group: str, commit: str
+        self, broker: Broker, topic: str, group: str, commit: CommitName
     ) -> None:
         with broker.consumer(topic, group=group, commit=commit) as first:
             with broker.producer(topic) as producer:
@@ -793,7 +794,7 @@ class SyncSuite(SyncProducingCases):
                 with pytest.raises(TypeError):
                     producer.send_many([(b"v", None, {"n": bad})])
                 with pytest.raises(TypeError):
-                    producer.send_many([(b"v", None, None, None)])
+                    producer.send_many([(b"v", None, None, None)])  # type: ignore[list-item]
                 producer.send(b"still works")
             msgs = collect(consumer, 1, ack=True)
             assert _values(msgs) == [b"still works"], "a rejected send must send nothing"
@@ -811,20 +812,20 @@ class SyncSuite(SyncProducingCases):
         self, broker: Broker, topic: str
     ) -> None:
         with pytest.raises(ConfigurationError, match="bogus") as info:
-            broker.producer(topic, bogus=1)
+            broker.producer(topic, bogus=1)  # type: ignore[call-arg]
         assert "guarantee" in str(info.value), "the message lists the valid options"
         with pytest.raises(ConfigurationError, match="commmit") as info:
-            broker.consumer(topic, commmit="sync")
+            broker.consumer(topic, commmit="sync")  # type: ignore[call-arg]
         assert "commit_every" in str(info.value)
         assert "did you mean 'commit'" in str(info.value)
         with pytest.raises(ConfigurationError, match="at-least-once"):
-            broker.consumer(topic, guarantee="exactly-once")
+            broker.consumer(topic, guarantee="exactly-once")  # type: ignore[arg-type]
         with pytest.raises(ConfigurationError, match="at-most-once"):
-            broker.producer(topic, guarantee="exactly-once")
+            broker.producer(topic, guarantee="exactly-once")  # type: ignore[arg-type]
         with pytest.raises(ConfigurationError, match="commit_every"):
             broker.consumer(topic, commit_every=0)
         with pytest.raises(ConfigurationError, match="bogus_connect_option"):
-            connect(broker.url, bogus_connect_option=1)
+            connect(broker.url, bogus_connect_option=1)  # type: ignore[call-arg]
         with pytest.raises((TypeError, ValueError)):
             broker.producer("")
         with pytest.raises((TypeError, ValueError)):
@@ -860,7 +861,7 @@ class SyncSuite(SyncProducingCases):
     # -- capability gating: checked, not skipped ---------------------------------------
 
     @pytest.mark.parametrize("guarantee", ["at-least-once", "at-most-once"])
-    def test_gating_guarantee(self, broker: Broker, topic: str, guarantee: str) -> None:
+    def test_gating_guarantee(self, broker: Broker, topic: str, guarantee: GuaranteeName) -> None:
         capability = guarantee.replace("-", "_")
         if getattr(broker.capabilities, capability):
             with broker.consumer(topic, guarantee=guarantee) as consumer:
