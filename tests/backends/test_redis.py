@@ -863,7 +863,9 @@ async def test_broker_down_after_connect_then_back(private_redis: PrivateRedis) 
     with brokerkit.connect(private_redis.url, reconnect_timeout=0.3) as broker:
         consumer = broker.consumer(topic, group="g", commit="sync")
         producer = broker.producer(topic)
-        producer.send(b"before")
+        # confirmed before the kill (else its reply may be lost with the connection and it
+        # is reported unconfirmed, rightly, from the next send)
+        producer.send(b"before", wait=True)
         first = consumer.receive(timeout=5)
         assert first is not None
         private_redis.kill()
