@@ -184,3 +184,12 @@ def test_the_docs_link_nowhere_outside_the_repository() -> None:
         if LINK_OUT.search(line)
     ]
     assert not outside, "links outside the repository:\n" + "\n".join(outside)
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    """.ci/run ends with exactly the command the README gives newcomers to run the tests."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("**Run the tests**", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    command = block.strip().rsplit("&& ", 1)[1]
+    ci = [ln for ln in (ROOT / ".ci" / "run").read_text().splitlines() if ln.strip()]
+    assert ci[-1] == command, f".ci/run ends with {ci[-1]!r}, the README says {command!r}"
