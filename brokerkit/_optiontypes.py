@@ -72,8 +72,10 @@ class ConnectOptions(TypedDict, total=False):
     value_field: str
     key_prefix: str
     socket_timeout: float
-    tls_ca_file: str | None  # also: memphis, nats
-    tls_verify: bool  # also: amqp, memphis, nats
+    tls_ca_file: str | None  # also: amqp, kafka, memphis, nats
+    tls_cert_file: str | None  # also: amqp, kafka, memphis, nats
+    tls_key_file: str | None  # also: amqp, kafka, memphis, nats
+    tls_verify: bool  # also: amqp, kafka, memphis, nats
     # -- nats (and memphis, where noted above)
     jetstream: bool
     storage: Literal["file", "memory"]
@@ -91,8 +93,6 @@ class ConnectOptions(TypedDict, total=False):
     reconnect_wait: float  # also: memphis
     max_reconnect_attempts: int  # also: memphis
     pending_size: int  # also: memphis
-    tls_cert_file: str | None  # also: memphis
-    tls_key_file: str | None  # also: memphis
     private_group_ttl: float  # also: memphis
     # -- memphis
     retention_type: Literal["message_age_sec", "messages", "bytes"]
@@ -112,9 +112,6 @@ class ConnectOptions(TypedDict, total=False):
     exchange_type: Literal["fanout", "topic", "direct"]
     reconnect_interval: float
     heartbeat: int
-    ca_file: str | None
-    cert_file: str | None
-    key_file: str | None
 
 
 class ProducerOptions(TypedDict, total=False):

@@ -52,6 +52,7 @@ from ..errors import (
     map_errors,
     scrub,
 )
+from ._tls import ssl_context, tls_options
 
 __all__ = [
     "H_MESSAGE_ID",
@@ -83,6 +84,8 @@ __all__ = [
     "map_errors",
     "retry",
     "scrub",
+    "ssl_context",
+    "tls_options",
 ]
 
 T = TypeVar("T")

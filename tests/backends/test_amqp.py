@@ -830,8 +830,11 @@ async def test_broker_stop_app_start_app_mid_stream(private_node: PrivateNode) -
 async def test_tls_with_ca_file_and_a_client_certificate(private_node: PrivateNode) -> None:
     """The private node's TLS listener verifies the client's certificate (mutual TLS)."""
     base = private_node.base
-    client = {"cert_file": str(base / "client.pem"), "key_file": str(base / "client.key")}
-    drv = _driver(private_node.tls_url, ca_file=str(private_node.ca_file), **client)
+    client = {
+        "tls_cert_file": str(base / "client.pem"),
+        "tls_key_file": str(base / "client.key"),
+    }
+    drv = _driver(private_node.tls_url, tls_ca_file=str(private_node.ca_file), **client)
     await drv.connect(10)
     try:
         topic = _name()
@@ -850,7 +853,7 @@ async def test_tls_with_ca_file_and_a_client_certificate(private_node: PrivateNo
     with pytest.raises(brokerkit.BrokerConnectionError, match=str(private_node.tls_port)):
         await untrusted.connect(5)
     # no client certificate: the broker refuses the handshake
-    anonymous = _driver(private_node.tls_url, ca_file=str(private_node.ca_file))
+    anonymous = _driver(private_node.tls_url, tls_ca_file=str(private_node.ca_file))
     with pytest.raises(brokerkit.BrokerConnectionError, match=str(private_node.tls_port)):
         await anonymous.connect(5)
     insecure = _driver(private_node.tls_url, tls_verify=False, **client)
@@ -940,9 +943,9 @@ async def test_broker_that_stops_answering_keeps_every_timeout() -> None:
 
 async def test_tls_options_need_amqps() -> None:
     with pytest.raises(brokerkit.ConfigurationError, match="amqps"):
-        _driver(ca_file="/nonexistent/ca.pem")
+        _driver(tls_ca_file="/nonexistent/ca.pem")
     with pytest.raises(brokerkit.ConfigurationError, match="TLS files"):
-        _driver(f"amqps://guest:guest@{HOST}:5671/", ca_file="/nonexistent/ca.pem")
+        _driver(f"amqps://guest:guest@{HOST}:5671/", tls_ca_file="/nonexistent/ca.pem")
 
 
 # -- capabilities through the facade --------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import threading
 import time
 import uuid
@@ -686,3 +687,33 @@ def test_connection_loss_through_the_api(
         assert confirmed <= received, f"lost: {len(confirmed - received)}"
         with broker.consumer(topic, group=group) as again:
             assert again.receive(timeout=3.0) is None, "an acked message came back"
+
+
+def test_tls_options_are_the_shared_ones(tmp_path: Any) -> None:
+    """tls_ca_file / tls_cert_file / tls_key_file / tls_verify, spelled as on every other
+    backend, become librdkafka's ssl.* settings with tls=true; without it they are refused,
+    and files that cannot be read are said at once."""
+    from brokerkit.backends.kafka._common import ErrorMapper, base_config
+
+    ca = tmp_path / "ca.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(tmp_path / "key.pem"), "-out", str(ca), "-subj", "/CN=test-ca"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    parsed, opts = _options("kafka://broker:9093?tls=true", tls_ca_file=str(ca), tls_verify=False)
+    conf = base_config(parsed, opts, ErrorMapper("broker:9093", None))
+    assert conf["security.protocol"] == "SSL"
+    assert conf["ssl.ca.location"] == str(ca)
+    assert conf["enable.ssl.certificate.verification"] is False
+    assert conf["ssl.endpoint.identification.algorithm"] == "none"
+    parsed, opts = _options("kafka://broker:9093", tls_ca_file=str(ca))
+    with pytest.raises(brokerkit.ConfigurationError, match="applies with tls=true only"):
+        base_config(parsed, opts, ErrorMapper("broker:9093", None))
+    parsed, opts = _options("kafka://broker:9093?tls=true", tls_ca_file=str(tmp_path / "no.pem"))
+    with pytest.raises(brokerkit.ConfigurationError, match="cannot load the TLS files"):
+        base_config(parsed, opts, ErrorMapper("broker:9093", None))

@@ -1758,3 +1758,67 @@ async def test_close_with_pending_acks_keeps_close_timeout_against_a_silent_brok
                 took = time.monotonic() - start
         link.resume()
     assert took < CLOSE_TIMEOUT + SLACK, f"close took {took:.1f} s"
+
+
+# -- TLS: the same tls_* options as every other backend ------------------------------------
+
+
+def test_rediss_with_a_ca_file_and_a_client_certificate(tmp_path: Path) -> None:
+    """A private redis-server with TLS only, requiring a client certificate: the shared
+    tls_ca_file / tls_cert_file / tls_key_file options get through, and each missing
+    piece gives the error that says so."""
+    binary = shutil.which("redis-server")
+    if binary is None or shutil.which("openssl") is None:
+        _unreachable("needs redis-server and openssl to start a private TLS server")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    openssl = [
+        "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+        "-addext", "subjectAltName=IP:127.0.0.1",
+    ]  # fmt: skip
+    subprocess.run(openssl, check=True, capture_output=True, timeout=60)
+    port = _free_port()
+    # --tls-ca-cert-file: clients must show a certificate it signed
+    command = [
+        binary or "redis-server", "--port", "0", "--tls-port", str(port),
+        "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path),
+        "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+        "--tls-ca-cert-file", str(cert),
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the private TLS redis-server did not start"
+                time.sleep(0.05)
+        url = f"rediss://127.0.0.1:{port}/0"
+        files = {"tls_ca_file": str(cert), "tls_cert_file": str(cert), "tls_key_file": str(key)}
+        topic = f"{SESSION_PREFIX}tls-{uuid.uuid4().hex[:8]}"
+        with brokerkit.connect(url, connect_timeout=5, **files) as broker:  # type: ignore[arg-type]
+            consumer = broker.consumer(topic, group="g")
+            with broker.producer(topic) as producer:
+                producer.send(b"over tls", wait=True)
+            msg = consumer.receive(timeout=5)
+            assert msg is not None
+            assert msg.value == b"over tls"
+            msg.ack()
+            consumer.close()
+        # no client certificate: the server ends the handshake
+        with pytest.raises(brokerkit.BrokerConnectionError, match=str(port)):
+            brokerkit.connect(url, connect_timeout=5, tls_ca_file=str(cert)).close()
+        # the system's CAs do not know this certificate
+        with pytest.raises(brokerkit.BrokerConnectionError, match=str(port)):
+            brokerkit.connect(
+                url, connect_timeout=5, tls_cert_file=str(cert), tls_key_file=str(key)
+            ).close()
+        with pytest.raises(brokerkit.ConfigurationError, match="cannot load the TLS files"):
+            brokerkit.connect(url, tls_ca_file=str(tmp_path / "missing.pem")).close()
+        with pytest.raises(brokerkit.ConfigurationError, match="applies to rediss://"):
+            brokerkit.connect(f"redis://127.0.0.1:{port}/0", tls_ca_file=str(cert)).close()
+    finally:
+        proc.kill()
+        proc.wait()

@@ -19,6 +19,7 @@ from ..._options import Option, OptionSchema
 from ..._spec import BackendSpec
 from ..._types import Capabilities
 from ..._url import BrokerURL
+from .._tls import tls_options
 
 CLASSIC = Capabilities(
     persistent=True,  # durable exchanges and queues, persistent messages
@@ -115,16 +116,7 @@ OPTIONS = OptionSchema(
             nullable=False,
             unit="seconds",
         ),
-        Option("ca_file", str, None, "amqps://: CA bundle to verify the broker with"),
-        Option("cert_file", str, None, "amqps://: client certificate (PEM) for mutual TLS"),
-        Option("key_file", str, None, "amqps://: private key of cert_file (PEM)"),
-        Option(
-            "tls_verify",
-            bool,
-            True,
-            "amqps://: verify the broker's certificate and host name",
-            nullable=False,
-        ),
+        *tls_options("amqps://"),
     ]
 )
 

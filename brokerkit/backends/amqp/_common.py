@@ -26,6 +26,8 @@ from ...errors import (
     TimeoutError,
     map_errors,
 )
+from .._tls import TLS_FILES
+from .._tls import ssl_context as tls_context
 
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 5672
@@ -95,26 +97,15 @@ def connection_name(options: Mapping[str, Any]) -> str:
 
 
 def ssl_context(url: BrokerURL, options: Mapping[str, Any]) -> ssl.SSLContext | None:
-    """amqps://: a context from ca_file / cert_file / key_file / tls_verify."""
+    """amqps://: a context from tls_ca_file / tls_cert_file / tls_key_file / tls_verify."""
     if url.scheme != "amqps":
-        for name in ("ca_file", "cert_file", "key_file"):
+        for name in TLS_FILES:
             if options.get(name):
                 raise ConfigurationError(
                     f"option {name!r} applies to amqps:// URLs only; use amqps://host:5671/ for TLS"
                 )
         return None
-    try:
-        context = ssl.create_default_context(cafile=options.get("ca_file"))
-        if options.get("cert_file"):
-            context.load_cert_chain(options["cert_file"], options.get("key_file"))
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigurationError(
-            f"cannot load the TLS files (ca_file/cert_file/key_file): {exc}"
-        ) from exc
-    if not options.get("tls_verify", True):
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
+    return tls_context(options, backend="amqp")
 
 
 def exchange_name(topic: str) -> str:

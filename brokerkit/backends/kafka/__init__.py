@@ -14,6 +14,7 @@ from ..._options import Option, OptionSchema
 from ..._spec import BackendSpec
 from ..._types import Capabilities
 from ..._url import BrokerURL
+from .._tls import tls_options
 
 KAFKA = Capabilities(
     persistent=True,
@@ -133,9 +134,10 @@ OPTIONS = OptionSchema(
             bool,
             False,
             "connect with TLS (security.protocol SSL, or SASL_SSL with credentials); "
-            "certificates go in client_options (ssl.ca.location, ...)",
+            "the tls_* options name the files (other ssl.* settings: client_options)",
             nullable=False,
         ),
+        *tls_options("tls=true"),
         Option(
             "client_options",
             object,

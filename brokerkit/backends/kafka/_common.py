@@ -27,6 +27,7 @@ from ...errors import (
     TimeoutError,
     scrub,
 )
+from .._tls import TLS_FILES, ssl_context
 
 __all__ = ["Delivery", "ErrorMapper"]
 
@@ -106,6 +107,14 @@ REBALANCING = {
 }
 
 
+#: brokerkit's TLS file options -> librdkafka settings.
+TLS_SETTINGS = {
+    "tls_ca_file": "ssl.ca.location",
+    "tls_cert_file": "ssl.certificate.location",
+    "tls_key_file": "ssl.key.location",
+}
+
+
 def bootstrap(url: BrokerURL) -> str:
     """``host:port,host:port`` (default port 9092) for bootstrap.servers and messages."""
     if not url.hosts:
@@ -134,6 +143,20 @@ def base_config(url: BrokerURL, options: Mapping[str, Any], errors: ErrorMapper)
         conf["sasl.password"] = url.password or ""
     elif tls:
         conf["security.protocol"] = "SSL"
+    if tls:
+        ssl_context(options, backend="kafka")  # the files load, or a clear error now
+        for name, setting in TLS_SETTINGS.items():
+            if options.get(name):
+                conf[setting] = options[name]
+        if not options.get("tls_verify", True):
+            conf["enable.ssl.certificate.verification"] = False
+            conf["ssl.endpoint.identification.algorithm"] = "none"
+    else:
+        for name in TLS_FILES:
+            if options.get(name):
+                raise ConfigurationError(
+                    f"option {name!r} applies with tls=true only (kafka://host:9092?tls=true)"
+                )
     extra = options.get("client_options") or {}
     if not isinstance(extra, Mapping):
         raise ConfigurationError(

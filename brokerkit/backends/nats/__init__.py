@@ -17,6 +17,7 @@ from ..._options import Option, OptionSchema
 from ..._spec import BackendSpec
 from ..._types import Capabilities
 from ..._url import BrokerURL
+from .._tls import tls_options
 
 JETSTREAM = Capabilities(
     persistent=True,  # storage="file" (the default); "memory" streams do not survive a restart
@@ -127,16 +128,7 @@ CONNECTION_OPTIONS = [
         nullable=False,
         unit="bytes",
     ),
-    Option("tls_ca_file", str, None, "tls://: CA bundle to verify the server with"),
-    Option("tls_cert_file", str, None, "tls://: client certificate (PEM) for mutual TLS"),
-    Option("tls_key_file", str, None, "tls://: private key (PEM) of tls_cert_file"),
-    Option(
-        "tls_verify",
-        bool,
-        True,
-        "tls://: verify the server's certificate and host name",
-        nullable=False,
-    ),
+    *tls_options("tls:// (or any TLS file option)"),
     Option(
         "private_group_ttl",
         float,

@@ -46,6 +46,7 @@ from ...errors import (
     TimeoutError,
     scrub,
 )
+from .._tls import ssl_context, tls_files_given
 from ._codec import (
     NATS_MSG_ID,
     ack_fields,
@@ -167,21 +168,9 @@ class AsyncNatsDriver:
 
     def _tls(self) -> ssl.SSLContext | None:
         o = self.options
-        if self.url.scheme != "tls" and not (o.get("tls_ca_file") or o.get("tls_cert_file")):
+        if self.url.scheme != "tls" and not tls_files_given(o):
             return None
-        try:
-            ctx = ssl.create_default_context(cafile=o.get("tls_ca_file"))
-            if o.get("tls_cert_file"):
-                ctx.load_cert_chain(o["tls_cert_file"], o.get("tls_key_file"))
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigurationError(
-                f"cannot load the TLS files (tls_ca_file / tls_cert_file / tls_key_file): {exc}",
-                backend=self.backend,
-            ) from exc
-        if not o.get("tls_verify", True):
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx
+        return ssl_context(o, backend=self.backend)
 
     async def connect(self, timeout: float) -> None:
         o = self.options

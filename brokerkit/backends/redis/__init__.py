@@ -15,6 +15,7 @@ from ..._options import Option, OptionSchema
 from ..._spec import BackendSpec
 from ..._types import Capabilities
 from ..._url import BrokerURL
+from .._tls import tls_options
 
 STREAMS = Capabilities(
     persistent=True,  # as far as the server persists its data set (see the docs page)
@@ -146,19 +147,7 @@ OPTIONS = OptionSchema(
             nullable=False,
             unit="seconds",
         ),
-        Option(
-            "tls_ca_file",
-            str,
-            None,
-            "rediss://: a CA bundle to verify the server with (default: the system's)",
-        ),
-        Option(
-            "tls_verify",
-            bool,
-            True,
-            "rediss://: verify the server's certificate and host name",
-            nullable=False,
-        ),
+        *tls_options("rediss://"),
     ]
 )
 

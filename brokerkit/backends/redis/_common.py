@@ -27,6 +27,7 @@ from ...errors import (
     TimeoutError,
     map_errors,
 )
+from .._tls import TLS_FILES, ssl_context
 
 log = logging.getLogger("brokerkit")
 
@@ -124,10 +125,20 @@ def client_kwargs(url: BrokerURL, options: Mapping[str, Any]) -> dict[str, Any]:
         "decode_responses": False,
     }
     if url.scheme == "rediss":
+        ssl_context(options, backend="redis")  # the files load, or a clear error now
         kwargs["ssl"] = True
-        kwargs["ssl_ca_certs"] = options["tls_ca_file"]
+        kwargs["ssl_ca_certs"] = options.get("tls_ca_file")
+        kwargs["ssl_certfile"] = options.get("tls_cert_file")
+        kwargs["ssl_keyfile"] = options.get("tls_key_file")
         kwargs["ssl_cert_reqs"] = "required" if options["tls_verify"] else "none"
         kwargs["ssl_check_hostname"] = bool(options["tls_verify"])
+    else:
+        for name in TLS_FILES:
+            if options.get(name):
+                raise ConfigurationError(
+                    f"option {name!r} applies to rediss:// URLs only; use rediss://host:6379/0 "
+                    "for TLS"
+                )
     return kwargs
 
 
