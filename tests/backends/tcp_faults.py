@@ -9,6 +9,7 @@
   :func:`through` to point a brokerkit URL at the link.
 - :class:`SilentServer`: accepts TCP connections and never answers.
 - :class:`NotRedisServer`: answers every connection like an HTTP server and hangs up.
+- :func:`free_port` and :func:`wait_for_port`: for tests that start a private server.
 
 Each is a context manager bound to 127.0.0.1 on a free port; closing it closes every
 socket it opened and joins its threads.
@@ -25,6 +26,26 @@ from types import TracebackType
 from typing import Any
 
 import brokerkit
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, timeout: float = 10.0, what: str = "the private server") -> None:
+    """Return once 127.0.0.1:``port`` accepts a connection; AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, f"{what} did not listen on {port} in {timeout} s"
+            time.sleep(0.05)
 
 
 class _Server:

@@ -1,5 +1,3 @@
-# Named to run before the other backend tests: its reconnect-warning case fails when it
-# runs after tests/backends/test_amqp.py (order-dependent; the cause is not found yet).
 """The backends log under their own loggers: ``brokerkit.memory`` and ``brokerkit.redis``,
 INFO on connect and close, WARNING on each reconnect attempt of a consumer's read (with
 host, stream and group), and never a password."""
@@ -8,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -18,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tcp_faults import free_port, wait_for_port
 
 import brokerkit
 from brokerkit.testing import SESSION_PREFIX
@@ -68,6 +66,17 @@ def test_redis_logs_connect_and_close_without_the_password(
     assert "s3cret" not in caplog.text
 
 
+def _wait_blocked(raw: Any, name: str) -> None:
+    """Until a connection named ``name`` is blocked in XREADGROUP (flag ``b``)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for client in raw.client_list():
+            if client.get("name") == name and "b" in client.get("flags", ""):
+                return
+        time.sleep(0.005)
+    raise AssertionError(f"no connection named {name!r} blocked in a read within 10 s")
+
+
 def _kill(raw: Any, name: str) -> int:
     killed = 0
     for client in raw.client_list():
@@ -91,7 +100,9 @@ def test_redis_warns_on_each_reconnect_attempt_of_a_read(
         got: list[brokerkit.Message | None] = []
         reader = threading.Thread(target=lambda: got.append(consumer.receive(timeout=10.0)))
         reader.start()
-        time.sleep(0.5)  # the read is blocked in XREADGROUP ... BLOCK now
+        # Cut while the read is blocked in XREADGROUP ... BLOCK: a connection cut between
+        # two reads is mended silently by redis-py's pool when the next read takes it.
+        _wait_blocked(raw, name)
         assert _kill(raw, name) >= 1
         raw.xadd(topic, {"v": b"after the cut"})
         reader.join(timeout=15)
@@ -109,13 +120,6 @@ def test_redis_warns_on_each_reconnect_attempt_of_a_read(
     assert reads[0].endswith("; reconnect attempt 1")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [
@@ -125,14 +129,8 @@ def _start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc
-        except OSError:
-            assert time.monotonic() < deadline, "the private redis-server did not start"
-            time.sleep(0.05)
+    wait_for_port(port, what="the private redis-server")
+    return proc
 
 
 @pytest.mark.redis
@@ -142,7 +140,7 @@ def test_redis_warns_on_each_reconnect_attempt_of_a_send(
     pytest.importorskip("redis")
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
-    port = _free_port()
+    port = free_port()
     server = _start_redis(port, tmp_path)
     try:
         caplog.set_level(logging.WARNING, logger="brokerkit.redis")

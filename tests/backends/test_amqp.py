@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tcp_faults import Link, SilentServer
+from tcp_faults import Link, SilentServer, free_port
 
 import brokerkit
 from brokerkit._async.driver import Delivery
@@ -137,9 +137,9 @@ class PrivateNode:
     def __init__(self, base: Path) -> None:
         self.base = base
         self.name = f"bk{os.getpid()}amqp@localhost"
-        self.port = _free_port()
-        self.tls_port = _free_port()
-        self.dist_port = _free_port()
+        self.port = free_port()
+        self.tls_port = free_port()
+        self.dist_port = free_port()
         self.ca_file = base / "ca.pem"
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/"
         self.tls_url = f"amqps://guest:guest@localhost:{self.tls_port}/"
@@ -864,15 +864,8 @@ async def test_tls_with_ca_file_and_a_client_certificate(private_node: PrivateNo
 # -- errors: down, silent, bad credentials ----------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 async def test_broker_down_is_a_connection_error_naming_host_and_port() -> None:
-    port = _free_port()
+    port = free_port()
     drv = _driver(f"amqp://guest:s3cret-pw@127.0.0.1:{port}/")
     started = time.monotonic()
     with pytest.raises(brokerkit.BrokerConnectionError) as info:

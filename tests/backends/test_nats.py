@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tcp_faults import Link, NotRedisServer, SilentServer
+from tcp_faults import Link, NotRedisServer, SilentServer, free_port, wait_for_port
 
 import brokerkit
 from brokerkit._api import _prepare
@@ -52,13 +52,6 @@ def _unreachable(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason} (CI=true: a skipped backend is a failed run)")
     pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _topic() -> str:
@@ -121,7 +114,7 @@ class PrivateNats:
     def __init__(self, tmp: Path, *extra: str, jetstream: bool = True) -> None:
         if not Path(NATS_SERVER).exists():
             _unreachable("nats-server is not installed")
-        self.port = _free_port()
+        self.port = free_port()
         self.dir = tmp
         self.args = [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), *extra]
         if jetstream:
@@ -131,15 +124,7 @@ class PrivateNats:
     def start(self) -> None:
         log = open(self.dir / "nats.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(self.args, stdout=log, stderr=log)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_for_port(self.port, what="the private nats-server")
 
     def stop(self) -> None:
         """A clean shutdown (SIGTERM): the file store is flushed, streams survive."""
@@ -603,7 +588,7 @@ async def test_memphis_producer_headers_and_poison_messages_go_to_the_dls(
 
 
 async def test_nothing_listening_is_a_connection_error_naming_host_and_port() -> None:
-    port = _free_port()
+    port = free_port()
     started = time.monotonic()
     with pytest.raises(brokerkit.BrokerConnectionError, match=f"127.0.0.1:{port}"):
         await open_driver(f"nats://127.0.0.1:{port}", connect_timeout=1)
@@ -804,7 +789,7 @@ def test_public_api_bad_credentials_and_nothing_listening(tmp_path: Path) -> Non
             assert "s3cret-pw" not in repr(broker)
     finally:
         server.stop()
-    port = _free_port()
+    port = free_port()
     with pytest.raises(brokerkit.BrokerConnectionError, match=f"127.0.0.1:{port}"):
         brokerkit.connect(f"memphis://127.0.0.1:{port}", connect_timeout=1)
 

@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from tcp_faults import Link, NotRedisServer, SilentServer, through
+from tcp_faults import Link, NotRedisServer, SilentServer, free_port, through, wait_for_port
 
 import brokerkit
 from brokerkit.backends.redis._codec import (
@@ -96,13 +95,6 @@ def _receive_all(consumer: Any, n: int, timeout: float, ack: bool = True) -> lis
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class PrivateRedis:
     """A redis-server this test owns (never the shared one), with AOF fsync'd per write."""
 
@@ -111,7 +103,7 @@ class PrivateRedis:
         if binary is None:
             _unreachable("redis-server is not installed")
         self.binary = binary or "redis-server"
-        self.port = _free_port()
+        self.port = free_port()
         self.dir = tmp
         self.extra = extra
         self.proc: subprocess.Popen[bytes] | None = None
@@ -128,15 +120,7 @@ class PrivateRedis:
             *self.extra,
         ]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_for_port(self.port, what="the private redis-server")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no final save (the AOF, fsync'd per write, is all there is)."""
@@ -643,14 +627,14 @@ def _no_secret_logged(caplog: pytest.LogCaptureFixture, *secrets: str) -> None:
 
 
 def test_nothing_listening_is_a_connection_error_naming_host_and_port() -> None:
-    port = _free_port()
+    port = free_port()
     with pytest.raises(brokerkit.BrokerError) as info:
         brokerkit.connect(f"redis://:{SECRET}@127.0.0.1:{port}/0", connect_timeout=2)
     _assert_error(info.value, brokerkit.BrokerConnectionError, f"127.0.0.1:{port}", SECRET)
 
 
 async def test_nothing_listening_async() -> None:
-    port = _free_port()
+    port = free_port()
     with pytest.raises(brokerkit.BrokerError) as info:
         await brokerkit.connect_async(f"redis://:{SECRET}@127.0.0.1:{port}/0", connect_timeout=2)
     _assert_error(info.value, brokerkit.BrokerConnectionError, f"127.0.0.1:{port}", SECRET)
@@ -685,7 +669,7 @@ def test_rediss_against_the_plain_text_redis_port_hints_at_tls(raw: Any) -> None
 
 def test_nothing_listening_gives_no_tls_hint() -> None:
     with pytest.raises(brokerkit.BrokerConnectionError) as info:
-        brokerkit.connect(f"rediss://127.0.0.1:{_free_port()}/0", connect_timeout=2)
+        brokerkit.connect(f"rediss://127.0.0.1:{free_port()}/0", connect_timeout=2)
     assert "TLS" not in str(info.value), "a refused connection is not a TLS problem"
 
 
@@ -1777,7 +1761,7 @@ def test_rediss_with_a_ca_file_and_a_client_certificate(tmp_path: Path) -> None:
         "-addext", "subjectAltName=IP:127.0.0.1",
     ]  # fmt: skip
     subprocess.run(openssl, check=True, capture_output=True, timeout=60)
-    port = _free_port()
+    port = free_port()
     # --tls-ca-cert-file: clients must show a certificate it signed
     command = [
         binary or "redis-server", "--port", "0", "--tls-port", str(port),
@@ -1787,14 +1771,7 @@ def test_rediss_with_a_ca_file_and_a_client_certificate(tmp_path: Path) -> None:
     ]  # fmt: skip
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the private TLS redis-server did not start"
-                time.sleep(0.05)
+        wait_for_port(port, what="the private TLS redis-server")
         url = f"rediss://127.0.0.1:{port}/0"
         files = {"tls_ca_file": str(cert), "tls_cert_file": str(cert), "tls_key_file": str(key)}
         topic = f"{SESSION_PREFIX}tls-{uuid.uuid4().hex[:8]}"
