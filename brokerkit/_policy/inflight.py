@@ -7,30 +7,25 @@ what to raise and when:
 - a refused or lost message is kept as a failure until it is raised, as one
   :class:`~brokerkit.DeliveryError` naming every such message, from the next ``send()``,
   ``flush()`` or ``close()``: never dropped silently;
-- a message sent with ``wait=True`` has a :class:`Ticket`: its outcome goes to that caller
-  alone (raised there) and is not raised again from a later call.
+- a message sent with ``wait=True`` has a ticket (whatever the facade wakes its sender
+  with): its outcome goes to that caller alone (raised there) and is not raised again
+  from a later call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from itertools import repeat
+from typing import Any
 
 from .._types import Record
 from ..errors import BrokerError, DeliveryError
 
+#: A waiting sender's ticket and its message's error (None: stored).
+Answer = tuple[Any, BaseException | None]
+
 #: How many failures a DeliveryError lists by value (all are counted).
 MAX_LISTED = 1000
-
-
-class Ticket:
-    """The outcome of one message sent with ``wait=True``."""
-
-    __slots__ = ("done", "error")
-
-    def __init__(self) -> None:
-        self.done = False
-        self.error: BaseException | None = None
 
 
 def _reason(exc: BaseException) -> str:
@@ -49,19 +44,19 @@ class InFlight:
     def __init__(self, topic: str) -> None:
         self.topic = topic
         self.failures: list[tuple[Record, BaseException]] = []
-        #: id(record) -> Ticket, for records sent with wait=True (alive while in flight).
-        self.tickets: dict[int, Ticket] = {}
+        #: id(record) -> ticket, for records sent with wait=True (alive while in flight).
+        self.tickets: dict[int, Any] = {}
 
-    def claim(self, record: Record) -> Ticket:
-        """The sender of ``record`` will wait for its outcome itself."""
-        ticket = Ticket()
+    def claim(self, record: Record, ticket: Any) -> None:
+        """The sender of ``record`` will wait for its outcome itself, on ``ticket`` (the
+        facade's own object: this module only hands it back with the outcome)."""
         self.tickets[id(record)] = ticket
-        return ticket
 
     def outcome(
         self, records: Sequence[Record], outcomes: Sequence[BaseException | None] | None
-    ) -> list[Ticket]:
-        """Record what the broker said about a published batch; return the tickets now done.
+    ) -> list[Answer]:
+        """Record what the broker said about a published batch; return the tickets now
+        done, each with its record's error (None: stored).
 
         ``outcomes`` is the driver's answer: None when every record is stored, else one
         entry per record (None: stored; an exception: refused or lost).
@@ -80,13 +75,13 @@ class InFlight:
         records: Sequence[Record],
         outcomes: Sequence[BaseException | None] | None,
         exc: BaseException | None,
-    ) -> list[Ticket]:
+    ) -> list[Answer]:
         """The driver's answer for a batch: its outcomes, or ``exc`` for the whole batch."""
         if exc is not None:
             return self.fail(records, exc)
         return self.outcome(records, outcomes)
 
-    def fail(self, records: Sequence[Record], exc: BaseException) -> list[Ticket]:
+    def fail(self, records: Sequence[Record], exc: BaseException) -> list[Answer]:
         """The whole batch failed (connection lost, no answer in time)."""
         if not self.tickets:
             self.failures.extend((record, exc) for record in records)
@@ -95,17 +90,15 @@ class InFlight:
 
     def _record(
         self, records: Sequence[Record], errors: Iterable[BaseException | None]
-    ) -> list[Ticket]:
+    ) -> list[Answer]:
         """Each record's error goes to its ticket when its sender waits for it, else to
         the failures not raised yet."""
         tickets = self.tickets
-        done: list[Ticket] = []
+        done: list[Answer] = []
         for record, error in zip(records, errors, strict=False):  # errors may repeat()
             ticket = tickets.pop(id(record), None) if tickets else None
             if ticket is not None:
-                ticket.error = error
-                ticket.done = True
-                done.append(ticket)
+                done.append((ticket, error))
             elif error is not None:
                 self.failures.append((record, error))
         return done
