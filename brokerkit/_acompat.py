@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Generator, Iterable
+from collections.abc import Generator
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -252,10 +252,15 @@ class AOutcomes:
     def ticket(self) -> asyncio.Future[BaseException | None]:
         return self._loop.create_future()
 
-    def resolve(self, done: Iterable[tuple[Any, BaseException | None]]) -> None:
-        """Hand each ticket its message's error (None: stored)."""
-        for fut, error in done:
-            if not fut.done():  # a cancelled sender's future is done already
+    def resolve(self, tickets: list[Any], errors: list[BaseException | None] | None) -> None:
+        """Hand each ticket its message's error (``errors`` None: every one is stored)."""
+        if errors is None:
+            for fut in tickets:
+                if not fut.done():  # a cancelled sender's future is done already
+                    fut.set_result(None)
+            return
+        for fut, error in zip(tickets, errors, strict=True):
+            if not fut.done():
                 fut.set_result(error)
 
     def wait(self, ticket: asyncio.Future[BaseException | None]) -> Any:
@@ -275,9 +280,9 @@ class Outcomes:
     def ticket(self) -> list[Any]:
         return [False, None]
 
-    def resolve(self, done: Iterable[tuple[Any, BaseException | None]]) -> None:
-        for ticket, error in done:
-            ticket[1] = error
+    def resolve(self, tickets: list[Any], errors: list[BaseException | None] | None) -> None:
+        for i, ticket in enumerate(tickets):
+            ticket[1] = None if errors is None else errors[i]
             ticket[0] = True
         # Replace, then set: a waiter that read the old event is woken by it; one that
         # reads the new one finds its ticket done already.

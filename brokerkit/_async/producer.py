@@ -349,7 +349,7 @@ class AsyncProducer(AOpenable):
             tickets = self._inflight.tickets
             left = list(tickets.values())
             tickets.clear()
-            self._outcomes.resolve([(ticket, STOPPED) for ticket in left])
+            self._outcomes.resolve(left, [STOPPED] * len(left))
             self._idle.set()
 
     async def _flush(
@@ -399,7 +399,7 @@ class AsyncProducer(AOpenable):
         outcomes: Sequence[BaseException | None] | None,
         exc: BaseException | None,
     ) -> None:
-        done = self._inflight.settled(batch, outcomes, exc)
+        tickets, errors = self._inflight.settled(batch, outcomes, exc)
         self._busy -= len(batch)
-        if done:
-            self._outcomes.resolve(done)
+        if tickets:
+            self._outcomes.resolve(tickets, errors)

@@ -350,7 +350,7 @@ class Producer(Openable):
             tickets = self._inflight.tickets
             left = list(tickets.values())
             tickets.clear()
-            self._outcomes.resolve([(ticket, STOPPED) for ticket in left])
+            self._outcomes.resolve(left, [STOPPED] * len(left))
             self._idle.set()
 
     def _flush(
@@ -400,7 +400,7 @@ class Producer(Openable):
         outcomes: Sequence[BaseException | None] | None,
         exc: BaseException | None,
     ) -> None:
-        done = self._inflight.settled(batch, outcomes, exc)
+        tickets, errors = self._inflight.settled(batch, outcomes, exc)
         self._busy -= len(batch)
-        if done:
-            self._outcomes.resolve(done)
+        if tickets:
+            self._outcomes.resolve(tickets, errors)
