@@ -30,8 +30,9 @@ log = logging.getLogger("brokerkit.processor")
 
 Hook = Callable[..., Any]
 
-#: Acks of handled messages are queued and sent together; a queued ack waits no longer
-#: than this (seconds) for the chunk to end, so a slow handler does not hold them back.
+#: Acks of handled messages are queued and handed over together; once the first queued
+#: ack is this old (seconds), the next message handled hands them over, so a chunk of slow
+#: handlers does not keep its acks to its end (a handler still running keeps them).
 ACK_LINGER = 0.05
 
 
@@ -145,8 +146,9 @@ class Engine:
         rest is left unsettled (it goes back to the group when the consumer closes).
 
         Acks are collected and handed to the consumer in one call: before any other
-        settlement (so acks and nacks keep their order), after ``ACK_LINGER`` seconds, and
-        at the end of the chunk (also when a stop ends it early).
+        settlement (so acks and nacks keep their order), when a handler returns once the
+        first of them is ``ACK_LINGER`` seconds old (async handlers), and at the end of the
+        chunk (also when a stop ends it early).
 
         The hot path: an async handler without per-message hooks that returns normally is
         called and its message queued for the ack right here, without further calls per
