@@ -19,10 +19,12 @@ __all__ = [
     "AEvent",
     "ALock",
     "AOpenable",
+    "AOutcomes",
     "AWaiter",
     "Event",
     "Lock",
     "Openable",
+    "Outcomes",
     "Waiter",
     "aevent_wait",
     "amonotonic",
@@ -232,3 +234,66 @@ class Waiter:
 
     def wait(self, timeout: float | None) -> bool:
         return self._event.wait(timeout)
+
+
+class AOutcomes:
+    """Where senders that wait for their own message (``send(wait=True)``) wait.
+
+    Async: a ticket is one future, resolved by the flusher (a task on the same loop) with
+    the message's error or None; ``wait(ticket)`` is that future itself, so a waiting
+    sender costs one future and one wake-up, with no coroutine or shared event of its own.
+    """
+
+    __slots__ = ("_loop",)
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+
+    def ticket(self) -> asyncio.Future[BaseException | None]:
+        return self._loop.create_future()
+
+    def resolve(self, tickets: list[Any], errors: list[BaseException | None] | None) -> None:
+        """Hand each ticket its message's error (``errors`` None: every one is stored)."""
+        if errors is None:
+            for fut in tickets:
+                if not fut.done():  # a cancelled sender's future is done already
+                    fut.set_result(None)
+            return
+        for fut, error in zip(tickets, errors, strict=True):
+            if not fut.done():
+                fut.set_result(error)
+
+    def wait(self, ticket: asyncio.Future[BaseException | None]) -> Any:
+        """What ``await`` takes: the message's error, or None once it is stored."""
+        return ticket
+
+
+class Outcomes:
+    """Sync counterpart of AOutcomes: a ticket is ``[done, error]``; waiting threads share
+    one event, set (and replaced) each time tickets are resolved."""
+
+    __slots__ = ("_answered",)
+
+    def __init__(self) -> None:
+        self._answered = threading.Event()
+
+    def ticket(self) -> list[Any]:
+        return [False, None]
+
+    def resolve(self, tickets: list[Any], errors: list[BaseException | None] | None) -> None:
+        for i, ticket in enumerate(tickets):
+            ticket[1] = None if errors is None else errors[i]
+            ticket[0] = True
+        # Replace, then set: a waiter that read the old event is woken by it; one that
+        # reads the new one finds its ticket done already.
+        answered, self._answered = self._answered, threading.Event()
+        answered.set()
+
+    def wait(self, ticket: list[Any]) -> BaseException | None:
+        while not ticket[0]:
+            answered = self._answered
+            if ticket[0]:
+                break
+            answered.wait()
+        error: BaseException | None = ticket[1]
+        return error

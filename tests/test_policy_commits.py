@@ -60,3 +60,27 @@ def test_interval_restarts_with_each_batch() -> None:
     assert not b.due()
     clock.now += 1.0
     assert b.due()
+
+
+def test_add_many_counts_like_add() -> None:
+    b = AckBatcher(Commit.ASYNC, every=5, interval=60, clock=Clock())
+    assert b.add_many([]) is False
+    assert b.add_many([1, 2, 3]) is False
+    assert b.add_many([4, 5]) is True
+    assert b.take() == [1, 2, 3, 4, 5]
+    sync = AckBatcher(Commit.SYNC, clock=Clock())
+    assert sync.add_many([1, 2]) is True  # SYNC: every ack is due at once, one commit
+    assert sync.take() == [1, 2]
+
+
+def test_add_many_interval_starts_with_the_first_ack() -> None:
+    clock = Clock()
+    b = AckBatcher(Commit.ASYNC, every=100, interval=1.0, clock=clock)
+    assert b.add_many(["a", "b"]) is False
+    clock.now += 0.5
+    assert b.add_many(["c"]) is False
+    clock.now += 0.6
+    assert b.add_many(["d"]) is True  # 1.1 s after the first pending ack
+    b.take()
+    assert b.add_many(["e"]) is False  # a new batch: its deadline starts now
+    assert not b.due()

@@ -14,7 +14,7 @@ C = (b"c", None, {"h": "v"})
 
 def test_a_stored_batch_leaves_nothing_to_raise() -> None:
     inflight = InFlight("t")
-    assert inflight.settled([A, B], None, None) == []
+    assert inflight.settled([A, B], None, None) == ([], None)  # no waiting sender to answer
     assert inflight.take_error() is None
 
 
@@ -43,12 +43,11 @@ def test_a_failed_batch_reports_every_message_with_the_cause() -> None:
 
 def test_a_waiting_sender_alone_gets_its_outcome() -> None:
     inflight = InFlight("t")
-    ticket = inflight.claim(B)
+    ticket = object()  # the facade's own object, handed back with the outcome
+    inflight.claim(B, ticket)
     refused = DeliveryError("no")
     done = inflight.settled([A, B, C], [refused, refused, None], None)
-    assert done == [ticket]
-    assert ticket.done
-    assert ticket.error is refused
+    assert done == ([ticket], [refused])
     err = inflight.take_error()
     assert err is not None
     assert [v for v, _ in err.failures] == [b"a"]  # b's refusal went to its sender only
@@ -57,12 +56,12 @@ def test_a_waiting_sender_alone_gets_its_outcome() -> None:
 
 def test_tickets_resolve_on_success_and_on_batch_failure() -> None:
     inflight = InFlight("t")
-    ok, lost = inflight.claim(A), inflight.claim(B)
-    assert inflight.settled([A], None, None) == [ok]
-    assert ok.error is None
+    ok, lost = object(), object()
+    inflight.claim(A, ok)
+    inflight.claim(B, lost)
+    assert inflight.settled([A], None, None) == ([ok], None)  # stored: no error list
     exc = BrokerConnectionError("gone")
-    assert inflight.settled([B, C], None, exc) == [lost]
-    assert lost.error is exc
+    assert inflight.settled([B, C], None, exc) == ([lost], [exc])
     err = inflight.take_error()
     assert err is not None
     assert [v for v, _ in err.failures] == [b"c"]

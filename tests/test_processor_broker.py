@@ -260,6 +260,37 @@ async def test_explicit_settling_nack_and_dead_letter_topic(processor_url: str, 
 
 
 @pytest.mark.parametrize("kind", KINDS)
+async def test_acks_handed_over_together_stay_settled_around_a_nack(
+    processor_url: str, kind: str
+) -> None:
+    """A lane hands its acks to the consumer together, before a nack and at the end of the
+    chunk (with sync commits: one confirmed commit each time): the acked messages never
+    come again, the nacked one does, and nothing is left unsettled."""
+    topic, group = unique_topic(), unique_group()
+    proc = Processor()
+    seen: list[bytes] = []
+    with brokerkit.connect(processor_url) as probe:
+        rewinds = probe.capabilities.cumulative_ack  # a nack reads the partition again
+
+    @handler(proc, lambda m: True, kind)
+    def settle(message: Any, ctx: HandlingContext) -> None:
+        if message.value == b"slow":
+            time.sleep(0.06)  # longer than the ack linger: what came before is handed over
+        if message.value == b"nack" and message.value not in seen:
+            ctx.nack()
+        seen.append(message.value)
+
+    values = [b"a%d" % i for i in range(5)] + [b"slow", b"nack"] + [b"b%d" % i for i in range(5)]
+    async with Running(proc, processor_url, topic, group, commit="sync"):
+        await publish(processor_url, topic, [(v, None, {}) for v in values])
+        await wait_for(lambda: seen.count(b"nack") == 2, "the nacked message again")
+        await wait_for(lambda: set(values) <= set(seen), "every message handled")
+    if not rewinds:
+        assert sorted(seen) == sorted([*values, b"nack"])  # only the nacked one came again
+    assert await leftovers(processor_url, topic, group) == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
 async def test_concurrency_keeps_order_per_key(processor_url: str, kind: str) -> None:
     topic, group = unique_topic(), unique_group()
     proc = Processor()

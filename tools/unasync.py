@@ -58,6 +58,7 @@ RENAMES = {
     "AOpenable": "Openable",
     "aopened": "opened",
     "AWaiter": "Waiter",
+    "AOutcomes": "Outcomes",
     "ALock": "Lock",
     "AEvent": "Event",
     "aevent_wait": "event_wait",

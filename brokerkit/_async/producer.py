@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._acompat import AEvent, AOpenable, aevent_wait, apause, aspawn, monotonic
+from .._acompat import AEvent, AOpenable, AOutcomes, aevent_wait, apause, aspawn, monotonic
 from .._policy.inflight import InFlight, ticket_error
 from .._policy.records import check_headers, check_value_size, coerce_key, coerce_value, records_of
 from .._spec import ProducerConfig
@@ -27,12 +27,15 @@ from .driver import AsyncProducerDriver
 if TYPE_CHECKING:
     from .broker import AsyncBroker
 
+#: The outcome a waiting sender is handed when the flusher stopped before the broker
+#: answered for its message (raised as a fresh ClosedError).
+STOPPED = ClosedError("the producer stopped")
+
 
 class AsyncProducer(AOpenable):
     """Sends messages to one topic. Create it with ``AsyncBroker.producer()``."""
 
     __slots__ = (
-        "_answered",
         "_batch_size",
         "_broker",
         "_buf",
@@ -50,6 +53,7 @@ class AsyncProducer(AOpenable):
         "_max_in_flight",
         "_open",
         "_options",
+        "_outcomes",
         "_room",
         "_stopped",
         "_stopping",
@@ -86,7 +90,7 @@ class AsyncProducer(AOpenable):
         self._kick: Any = None
         self._room: Any = None
         self._idle: Any = None
-        self._answered: Any = None  # set (and replaced) each time a batch is answered
+        self._outcomes: Any = None  # where send(wait=True) callers wait for their message
         self._flusher: Any = None
 
     def __repr__(self) -> str:
@@ -111,7 +115,7 @@ class AsyncProducer(AOpenable):
             self._room = AEvent()
             self._idle = AEvent()
             self._idle.set()
-            self._answered = AEvent()
+            self._outcomes = AOutcomes()
             self._drv = drv
             self._flusher = aspawn(self._flush_loop, f"brokerkit-producer-{self.topic}")
             self._open = True
@@ -166,7 +170,10 @@ class AsyncProducer(AOpenable):
             hdrs = self._with_message_id(hdrs, message_id)
         record = (value, key, hdrs)
         if wait:
-            await self._send_waiting(record)
+            # Awaiting the ticket itself: no coroutine of our own per waiting sender.
+            error = await self._outcomes.wait(self._claim(record))
+            if error is not None:
+                raise self._not_stored(record, error)
             return
         buf = self._buf
         buf.append(record)
@@ -241,7 +248,10 @@ class AsyncProducer(AOpenable):
         once the broker stored it (DeliveryError otherwise)."""
         if not self._open:
             await self._ensure_open()
-        await self._send_waiting((value, key, dict(headers) if headers else None))
+        record = (value, key, dict(headers) if headers else None)
+        error = await self._outcomes.wait(self._claim(record))
+        if error is not None:
+            raise self._not_stored(record, error)
 
     def _with_message_id(self, headers: dict[str, str] | None, message_id: str) -> dict[str, str]:
         caps: Capabilities = self._broker.capabilities
@@ -252,23 +262,33 @@ class AsyncProducer(AOpenable):
         out[H_MESSAGE_ID] = message_id
         return out
 
-    async def _send_waiting(self, record: Record) -> None:
-        ticket = self._inflight.claim(record)
+    def _claim(self, record: Record) -> Any:
+        """Buffer ``record`` for a sender that waits for it: the ticket it waits on.
+
+        The flusher resolves the ticket when the broker answered for this message (it
+        answers every batch within delivery_timeout of publishing it, or stops and
+        resolves every ticket left): one wake-up per waiting sender, no timer each."""
+        ticket = self._outcomes.ticket()
+        self._inflight.claim(record, ticket)
         self._buf.append(record)
         if not self._kick.is_set():
             self._kick.set()
-        # Waiters share one wake-up per answered batch (no timer each: the flusher answers
-        # every batch within delivery_timeout of publishing it, or stops and says so).
-        while not ticket.done:
-            if self._stopped:
-                self._inflight.tickets.pop(id(record), None)
-                raise ClosedError(
-                    f"producer for topic {self.topic!r} closed before the broker answered; "
-                    "the message may or may not be stored"
-                )
-            await self._answered.wait()
-        if ticket.error is not None:
-            raise ticket_error(self.topic, record, ticket.error)
+        if self._stopped:  # the flusher is gone: nobody would answer
+            self._inflight.tickets.pop(id(record), None)
+            raise self._gone()
+        return ticket
+
+    def _not_stored(self, record: Record, error: BaseException) -> BaseException:
+        """What a waiting sender raises for ``record``'s ``error``."""
+        if error is STOPPED:
+            return self._gone()
+        return ticket_error(self.topic, record, error)
+
+    def _gone(self) -> ClosedError:
+        return ClosedError(
+            f"producer for topic {self.topic!r} closed before the broker answered; "
+            "the message may or may not be stored"
+        )
 
     async def _make_room(self) -> None:
         """Back-pressure: wait until the flusher took records from a full buffer."""
@@ -326,7 +346,10 @@ class AsyncProducer(AOpenable):
             await self._flush(drv, buf, kick, size, timeout, published)
         finally:
             self._stopped = True
-            self._answered.set()
+            tickets = self._inflight.tickets
+            left = list(tickets.values())
+            tickets.clear()
+            self._outcomes.resolve(left, [STOPPED] * len(left))
             self._idle.set()
 
     async def _flush(
@@ -376,8 +399,7 @@ class AsyncProducer(AOpenable):
         outcomes: Sequence[BaseException | None] | None,
         exc: BaseException | None,
     ) -> None:
-        done = self._inflight.settled(batch, outcomes, exc)
+        tickets, errors = self._inflight.settled(batch, outcomes, exc)
         self._busy -= len(batch)
-        if done:
-            answered, self._answered = self._answered, AEvent()
-            answered.set()
+        if tickets:
+            self._outcomes.resolve(tickets, errors)

@@ -53,6 +53,24 @@ class AckBatcher:
             return self.clock() >= self.deadline
         return False
 
+    def add_many(self, tokens: list[Any]) -> bool:
+        """Record several acks at once (one call for a handled chunk); True when the
+        pending acks should be sent now."""
+        pending = self.tokens
+        before = len(pending)
+        pending.extend(tokens)
+        n = len(pending)
+        if n == before:
+            return False
+        if n >= self.every:
+            return True
+        if self.interval:
+            if before == 0:
+                self.deadline = self.clock() + self.interval
+                return False
+            return self.clock() >= self.deadline
+        return False
+
     def due(self) -> bool:
         """True when acks are pending and the count or the interval says send them."""
         n = len(self.tokens)

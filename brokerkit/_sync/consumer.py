@@ -394,6 +394,31 @@ class Consumer(Openable):
             offsets.ack(*token)
         return batcher.add(token)
 
+    def _ack_many(self, msgs: Sequence[Message]) -> None:
+        """Acknowledge ``msgs`` (all of this consumer) in one call: what a loop of
+        ``ack()`` does, with one commit check for all of them (the processor settles a
+        handled chunk this way). Messages already settled are skipped."""
+        batcher = self._batcher
+        if batcher is None:
+            return
+        if self._closed:
+            raise ClosedError(
+                f"consumer of {self.topic!r} is closed: {len(msgs)} messages were handed "
+                "back to the group and will be delivered again"
+            )
+        tokens: list[Any] = []
+        append = tokens.append
+        for msg in msgs:
+            if not msg._settled:
+                msg._settled = True
+                append(msg._token)
+        offsets = self._offsets
+        if offsets is not None:
+            for token in tokens:
+                offsets.ack(*token)
+        if batcher.add_many(tokens):
+            self._commit()
+
     def _take_acks(self) -> list[Any]:
         """The pending acks as the driver settles them: tokens, or the partitions'
         positions where acks are cumulative."""

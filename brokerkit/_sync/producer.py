@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._acompat import Event, Openable, event_wait, pause, spawn, monotonic
+from .._acompat import Event, Openable, Outcomes, event_wait, pause, spawn, monotonic
 from .._policy.inflight import InFlight, ticket_error
 from .._policy.records import check_headers, check_value_size, coerce_key, coerce_value, records_of
 from .._spec import ProducerConfig
@@ -28,12 +28,15 @@ from .driver import SyncProducerDriver
 if TYPE_CHECKING:
     from .broker import Broker
 
+#: The outcome a waiting sender is handed when the flusher stopped before the broker
+#: answered for its message (raised as a fresh ClosedError).
+STOPPED = ClosedError("the producer stopped")
+
 
 class Producer(Openable):
     """Sends messages to one topic. Create it with ``Broker.producer()``."""
 
     __slots__ = (
-        "_answered",
         "_batch_size",
         "_broker",
         "_buf",
@@ -51,6 +54,7 @@ class Producer(Openable):
         "_max_in_flight",
         "_open",
         "_options",
+        "_outcomes",
         "_room",
         "_stopped",
         "_stopping",
@@ -87,7 +91,7 @@ class Producer(Openable):
         self._kick: Any = None
         self._room: Any = None
         self._idle: Any = None
-        self._answered: Any = None  # set (and replaced) each time a batch is answered
+        self._outcomes: Any = None  # where send(wait=True) callers wait for their message
         self._flusher: Any = None
 
     def __repr__(self) -> str:
@@ -112,7 +116,7 @@ class Producer(Openable):
             self._room = Event()
             self._idle = Event()
             self._idle.set()
-            self._answered = Event()
+            self._outcomes = Outcomes()
             self._drv = drv
             self._flusher = spawn(self._flush_loop, f"brokerkit-producer-{self.topic}")
             self._open = True
@@ -167,7 +171,10 @@ class Producer(Openable):
             hdrs = self._with_message_id(hdrs, message_id)
         record = (value, key, hdrs)
         if wait:
-            self._send_waiting(record)
+            # Awaiting the ticket itself: no coroutine of our own per waiting sender.
+            error = self._outcomes.wait(self._claim(record))
+            if error is not None:
+                raise self._not_stored(record, error)
             return
         buf = self._buf
         buf.append(record)
@@ -242,7 +249,10 @@ class Producer(Openable):
         once the broker stored it (DeliveryError otherwise)."""
         if not self._open:
             self._ensure_open()
-        self._send_waiting((value, key, dict(headers) if headers else None))
+        record = (value, key, dict(headers) if headers else None)
+        error = self._outcomes.wait(self._claim(record))
+        if error is not None:
+            raise self._not_stored(record, error)
 
     def _with_message_id(self, headers: dict[str, str] | None, message_id: str) -> dict[str, str]:
         caps: Capabilities = self._broker.capabilities
@@ -253,23 +263,33 @@ class Producer(Openable):
         out[H_MESSAGE_ID] = message_id
         return out
 
-    def _send_waiting(self, record: Record) -> None:
-        ticket = self._inflight.claim(record)
+    def _claim(self, record: Record) -> Any:
+        """Buffer ``record`` for a sender that waits for it: the ticket it waits on.
+
+        The flusher resolves the ticket when the broker answered for this message (it
+        answers every batch within delivery_timeout of publishing it, or stops and
+        resolves every ticket left): one wake-up per waiting sender, no timer each."""
+        ticket = self._outcomes.ticket()
+        self._inflight.claim(record, ticket)
         self._buf.append(record)
         if not self._kick.is_set():
             self._kick.set()
-        # Waiters share one wake-up per answered batch (no timer each: the flusher answers
-        # every batch within delivery_timeout of publishing it, or stops and says so).
-        while not ticket.done:
-            if self._stopped:
-                self._inflight.tickets.pop(id(record), None)
-                raise ClosedError(
-                    f"producer for topic {self.topic!r} closed before the broker answered; "
-                    "the message may or may not be stored"
-                )
-            self._answered.wait()
-        if ticket.error is not None:
-            raise ticket_error(self.topic, record, ticket.error)
+        if self._stopped:  # the flusher is gone: nobody would answer
+            self._inflight.tickets.pop(id(record), None)
+            raise self._gone()
+        return ticket
+
+    def _not_stored(self, record: Record, error: BaseException) -> BaseException:
+        """What a waiting sender raises for ``record``'s ``error``."""
+        if error is STOPPED:
+            return self._gone()
+        return ticket_error(self.topic, record, error)
+
+    def _gone(self) -> ClosedError:
+        return ClosedError(
+            f"producer for topic {self.topic!r} closed before the broker answered; "
+            "the message may or may not be stored"
+        )
 
     def _make_room(self) -> None:
         """Back-pressure: wait until the flusher took records from a full buffer."""
@@ -327,7 +347,10 @@ class Producer(Openable):
             self._flush(drv, buf, kick, size, timeout, published)
         finally:
             self._stopped = True
-            self._answered.set()
+            tickets = self._inflight.tickets
+            left = list(tickets.values())
+            tickets.clear()
+            self._outcomes.resolve(left, [STOPPED] * len(left))
             self._idle.set()
 
     def _flush(
@@ -377,8 +400,7 @@ class Producer(Openable):
         outcomes: Sequence[BaseException | None] | None,
         exc: BaseException | None,
     ) -> None:
-        done = self._inflight.settled(batch, outcomes, exc)
+        tickets, errors = self._inflight.settled(batch, outcomes, exc)
         self._busy -= len(batch)
-        if done:
-            answered, self._answered = self._answered, Event()
-            answered.set()
+        if tickets:
+            self._outcomes.resolve(tickets, errors)

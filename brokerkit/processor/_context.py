@@ -75,7 +75,6 @@ class HandlingContext:
         "_entry",
         "_state",
         "attempt",
-        "handler",
         "message",
         "payload",
         "processing",
@@ -84,14 +83,20 @@ class HandlingContext:
     def __init__(
         self, processing: ProcessingContext, message: Any, payload: Any, handler: Any
     ) -> None:
+        # One per message on the hot path: as few stores as will do.
         self._entry = handler
         self.processing: ProcessingContext = processing
         self.message: Any = message
         self.payload: Any = payload
-        self.handler: str = handler.name
         self.attempt: int = 1
         self._decision: Decision | None = None
         self._state: SimpleNamespace | None = None
+
+    @property
+    def handler(self) -> str:
+        """The chosen handler's name."""
+        name: str = self._entry.name
+        return name
 
     @property
     def state(self) -> SimpleNamespace:

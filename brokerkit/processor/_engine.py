@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BrokerError, UnsupportedError
@@ -28,6 +29,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("brokerkit.processor")
 
 Hook = Callable[..., Any]
+
+#: Acks of handled messages are queued and handed over together; once the first queued
+#: ack is this old (seconds), the next message handled hands them over, so a chunk of slow
+#: handlers does not keep its acks to its end (a handler still running keeps them).
+ACK_LINGER = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +145,14 @@ class Engine:
         """Handle and settle the messages of ``chunk`` in order; once a stop is asked, the
         rest is left unsettled (it goes back to the group when the consumer closes).
 
+        Acks are collected and handed to the consumer in one call: before any other
+        settlement (so acks and nacks keep their order), when a handler returns once the
+        first of them is ``ACK_LINGER`` seconds old (async handlers), and at the end of the
+        chunk (also when a stop ends it early).
+
         The hot path: an async handler without per-message hooks that returns normally is
-        called and its message acked right here, without further calls per message."""
+        called and its message queued for the ack right here, without further calls per
+        message."""
         stop = self.stop_flag.is_set
         fast = not self.before and not self.after
         if fast and len(self.handlers) == 1:
@@ -151,14 +163,14 @@ class Engine:
             return
         prepare = self._prepare_one if len(self.handlers) == 1 else self.prepare
         pending: list[HandlingContext] = []
-        acked = 0
+        acks: list[Any] = []
         try:
             for msg in chunk:
                 if stop():
                     break
                 ctx = prepare(msg)
                 if isinstance(ctx, tuple):
-                    await self.settle(msg, ctx)
+                    await self._settle_after(acks, msg, ctx)
                     continue
                 entry = ctx._entry
                 if not entry.is_async:
@@ -167,26 +179,24 @@ class Engine:
                 if pending:
                     await self._run_sync(pending)
                     pending = []
+                decided: Decision | None
                 if not fast:
-                    await self.settle(msg, await self.invoke_async(ctx))
-                    continue
-                try:
-                    await entry.fn(ctx.payload, ctx)
-                except Exception as exc:
-                    ctx._decision = await self._retry_async(entry, ctx, exc)
-                decided = ctx._decision
-                if decided is None or decided is ACKED:
+                    decided = await self.invoke_async(ctx)
+                else:
                     try:
-                        await msg.ack()
-                        acked += 1
-                    except BrokerError as exc:
-                        self._settle_failed(msg, exc)
+                        await entry.fn(ctx.payload, ctx)
+                    except Exception as exc:
+                        ctx._decision = await self._retry_async(entry, ctx, exc)
+                    decided = ctx._decision
+                if decided is None or decided is ACKED:
+                    acks.append(msg)
                     continue
-                await self.settle(msg, decided)
+                await self._settle_after(acks, msg, decided)
             if pending:
                 await self._run_sync(pending)
         finally:
-            self.handled += acked
+            if acks:
+                await self.ack_all(acks)
 
     async def _run_one_async(self, chunk: Sequence[Any]) -> None:
         """:meth:`run_chunk` for one async handler and no per-message hooks (the hottest
@@ -195,7 +205,10 @@ class Engine:
         entry = self.handlers[0]
         matcher, fn, decoder = entry.matcher, entry.fn, entry.decoder
         processing = self.processing
-        acked = 0
+        acks: list[Any] = []
+        ack = acks.append
+        now = monotonic
+        flush_at = 0.0
         try:
             for msg in chunk:
                 if stop():
@@ -211,7 +224,7 @@ class Engine:
                     # decode, or (not matched) the decision with its reason
                     ctx = self._decoded(entry, msg) if hit else self._prepare_one(msg)
                     if isinstance(ctx, tuple):
-                        await self.settle(msg, ctx)
+                        await self._settle_after(acks, msg, ctx)
                         continue
                 try:
                     await fn(ctx.payload, ctx)
@@ -219,15 +232,19 @@ class Engine:
                     ctx._decision = await self._retry_async(entry, ctx, exc)
                 decided = ctx._decision
                 if decided is None or decided is ACKED:
-                    try:
-                        await msg.ack()
-                        acked += 1
-                    except BrokerError as exc:
-                        self._settle_failed(msg, exc)
+                    if acks:
+                        ack(msg)
+                        if now() >= flush_at:  # a slow handler: do not hold acks back
+                            await self.ack_all(acks)
+                            acks.clear()
+                    else:
+                        ack(msg)
+                        flush_at = now() + ACK_LINGER
                     continue
-                await self.settle(msg, decided)
+                await self._settle_after(acks, msg, decided)
         finally:
-            self.handled += acked
+            if acks:
+                await self.ack_all(acks)
 
     async def _run_one_sync(self, chunk: Sequence[Any]) -> None:
         """:meth:`run_chunk` for one sync handler and no per-message hooks: the whole chunk
@@ -236,19 +253,22 @@ class Engine:
             decisions = self._handle_one_sync(chunk)
         else:
             decisions = await self.loop.run_in_executor(self.executor, self._handle_one_sync, chunk)
-        acked = 0
+        await self._settle_all(chunk, decisions)
+
+    async def _settle_all(self, msgs: Sequence[Any], decisions: Sequence[Decision]) -> None:
+        """Settle ``msgs`` with their ``decisions``: the acks in one call, in order with
+        the other decisions."""
+        acks: list[Any] = []
+        ack = acks.append
         try:
-            for msg, decision in zip(chunk, decisions, strict=True):
+            for msg, decision in zip(msgs, decisions, strict=True):
                 if decision is ACKED:
-                    try:
-                        await msg.ack()
-                        acked += 1
-                    except BrokerError as exc:
-                        self._settle_failed(msg, exc)
-                else:
-                    await self.settle(msg, decision)
+                    ack(msg)
+                elif decision is not RELEASED:
+                    await self._settle_after(acks, msg, decision)
         finally:
-            self.handled += acked
+            if acks:
+                await self.ack_all(acks)
 
     def _handle_one_sync(self, chunk: Sequence[Any]) -> list[Decision]:
         """In a pool thread: route and handle ``chunk`` with the one sync handler."""
@@ -286,19 +306,7 @@ class Engine:
             decisions = self.invoke_many_sync(items)
         else:
             decisions = await self.loop.run_in_executor(self.executor, self.invoke_many_sync, items)
-        acked = 0
-        try:
-            for ctx, decision in zip(items, decisions, strict=True):
-                if decision is ACKED:
-                    try:
-                        await ctx.message.ack()
-                        acked += 1
-                    except BrokerError as exc:
-                        self._settle_failed(ctx.message, exc)
-                else:
-                    await self.settle(ctx.message, decision)
-        finally:
-            self.handled += acked
+        await self._settle_all([ctx.message for ctx in items], decisions)
 
     # -- async handlers ----------------------------------------------------------------
 
@@ -434,6 +442,33 @@ class Engine:
         return decision
 
     # -- settling ----------------------------------------------------------------------
+
+    async def ack_all(self, msgs: list[Any]) -> None:
+        """Ack ``msgs`` (one chunk's, so of one consumer): one call where the consumer
+        takes a batch of acks, else one ack each (a test client's messages)."""
+        ack_many = getattr(getattr(msgs[0], "_consumer", None), "_ack_many", None)
+        if ack_many is None:
+            for msg in msgs:
+                await self.settle(msg, ACKED)
+            return
+        try:
+            await ack_many(msgs)
+        except BrokerError as exc:
+            log.warning(
+                "could not settle %d messages of topic %r (they will be delivered again): %s",
+                len(msgs),
+                getattr(msgs[0], "topic", "?"),
+                exc,
+            )
+            return
+        self.handled += len(msgs)
+
+    async def _settle_after(self, acks: list[Any], msg: Any, decision: Decision) -> None:
+        """Settle ``msg`` with ``decision`` once the acks queued before it are sent."""
+        if acks:
+            await self.ack_all(acks)
+            acks.clear()
+        await self.settle(msg, decision)
 
     async def settle(self, msg: Any, decision: Decision) -> None:
         """Apply ``decision`` to ``msg`` (written once: runs and test clients)."""

@@ -5,6 +5,7 @@ wire, and a confirmed sender alone hears about its own message. Sync and async.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import uuid
@@ -89,6 +90,29 @@ async def test_flush_and_close_keep_their_timeouts_against_a_silent_broker_async
         started = time.monotonic()
         with pytest.raises(brokerkit.BrokerError):
             await producer.close()
+        assert time.monotonic() - started < 1.0 + SLACK
+        link.cut()
+        await broker.close()
+
+
+async def test_a_confirmed_sender_is_answered_when_the_producer_closes_unanswered(
+    topic: str,
+) -> None:
+    """A send(wait=True) waiting when close() gives up on a silent broker raises (the
+    message may or may not be stored) instead of waiting forever."""
+    with Link(("127.0.0.1", 6379)) as link:
+        broker = await brokerkit.connect_async(_silent_url(link), close_timeout=1.0)
+        producer = await broker.producer(topic, delivery_timeout=30.0)
+        await producer.send(b"before", wait=True)
+        link.silence()
+        waiter = asyncio.ensure_future(producer.send(b"unanswered", wait=True))
+        await asyncio.sleep(0.05)
+        assert not waiter.done()
+        with pytest.raises(brokerkit.BrokerError):
+            await producer.close()
+        started = time.monotonic()
+        with pytest.raises(brokerkit.BrokerError):
+            await asyncio.wait_for(waiter, 1.0 + SLACK)
         assert time.monotonic() - started < 1.0 + SLACK
         link.cut()
         await broker.close()
