@@ -11,6 +11,7 @@ from ._api import connect, connect_async
 from ._async.broker import AsyncBroker
 from ._async.consumer import AsyncConsumer, AsyncMessage
 from ._async.producer import AsyncProducer
+from ._instrument import Endpoint, Instrumentation, instrument, uninstrument
 from ._registry import available, register_backend, unregister_backend
 from ._sync.broker import Broker
 from ._sync.consumer import Consumer, Message
@@ -45,8 +46,10 @@ __all__ = [
     "ConfigurationError",
     "Consumer",
     "DeliveryError",
+    "Endpoint",
     "Guarantee",
     "HandlingContext",
+    "Instrumentation",
     "Message",
     "ProcessingContext",
     "Processor",
@@ -58,8 +61,10 @@ __all__ = [
     "available",
     "connect",
     "connect_async",
+    "instrument",
     "make_url",
     "register_backend",
+    "uninstrument",
     "unregister_backend",
 ]
 
@@ -73,6 +78,8 @@ for _cls in (
     Message,
     Producer,
     BrokerURL,
+    Endpoint,
+    Instrumentation,
 ):
     _cls.__module__ = "brokerkit"
 del _cls
