@@ -14,8 +14,14 @@ against memory:// and the shared Redis, sync and async.
 from __future__ import annotations
 
 import logging
+import shutil
+import socket
+import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -506,3 +512,85 @@ def test_connect_and_close_are_logged_at_info(
     records = [r for r in caplog.records if r.name == f"brokerkit.{backend}"]
     assert [r.getMessage() for r in records] == [s.format(hosts=hosts) for s in said]
     assert all(r.levelno == logging.INFO for r in records)
+
+
+# -- a lost connection: WARNING per reconnect attempt, and the reconnect event ---------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    """A private redis-server (never the shared one) that keeps its data across restarts."""
+    proc = subprocess.Popen(
+        [
+            *("redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""),
+            *("--dir", str(workdir), "--appendonly", "yes", "--appendfsync", "always"),
+            *("--requirepass", "pw-not-logged"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            assert time.monotonic() < deadline, "the private redis-server did not start"
+            time.sleep(0.05)
+
+
+@pytest.mark.redis
+def test_a_blocking_receive_reconnects_with_a_warning_and_an_event(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pytest.importorskip("redis")
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    port = _free_port()
+    server = _start_redis(port, tmp_path)
+    caplog.set_level(logging.WARNING, logger="brokerkit.redis")
+    rec = Recorder()
+    topic = _topic("reconnect")
+    try:
+        url = f"redis://:pw-not-logged@127.0.0.1:{port}/0"
+        with (
+            brokerkit.connect(url, reconnect_timeout=1.0, instrumentation=[rec]) as broker,
+            broker.consumer(topic, group="obs") as consumer,
+        ):
+            got: list[brokerkit.Message | None] = []
+            reader = threading.Thread(target=lambda: got.append(consumer.receive()))
+            reader.start()
+            time.sleep(0.3)  # blocked in the read
+            server.kill()
+            server.wait(timeout=10)
+            # Down longer than the driver's own retries (reconnect_timeout): the core retries.
+            time.sleep(1.5)
+            server = _start_redis(port, tmp_path)
+            with broker.producer(topic) as producer:
+                producer.send(b"after the outage", wait=True)
+            reader.join(timeout=20)
+            assert not reader.is_alive()
+            assert got[0] is not None
+            assert got[0].value == b"after the outage"
+            got[0].ack()
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+    core = [
+        r.getMessage()
+        for r in caplog.records
+        if r.getMessage().startswith(f"consumer of topic {topic!r} (group 'obs'): receiving failed")
+    ]
+    assert core, [r.getMessage() for r in caplog.records]
+    assert "; reconnect attempt 1 in " in core[0]
+    assert f"127.0.0.1:{port}" in core[0]  # the error names the server
+    assert "pw-not-logged" not in caplog.text
+    reconnects = rec.of("reconnect")
+    assert reconnects[0] == ("reconnect", topic, 1)
+    assert len(reconnects) == len(core)
