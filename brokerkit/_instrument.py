@@ -60,6 +60,14 @@ class Endpoint:
     server: tuple[str, int | None] | None
     url: str
 
+    def __post_init__(self) -> None:
+        # Hooks key their per-endpoint state by endpoint, per message: hash it once.
+        fields = (self.backend, self.topic, self.group, self.kind, self.server, self.url)
+        object.__setattr__(self, "_hash", hash(fields))
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[attr-defined,no-any-return]
+
 
 class MessageView(Protocol):
     """What an instrumentation sees of a received message (a Message or AsyncMessage)."""

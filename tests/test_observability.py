@@ -594,3 +594,32 @@ def test_a_blocking_receive_reconnects_with_a_warning_and_an_event(
     reconnects = rec.of("reconnect")
     assert reconnects[0] == ("reconnect", topic, 1)
     assert len(reconnects) == len(core)
+
+
+@pytest.mark.memory
+def test_a_publish_hook_that_raises_is_logged_and_sending_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken(Instrumentation):
+        def publish(
+            self,
+            endpoint: Endpoint,
+            records: Sequence[Record],
+            errors: Sequence[BaseException | None],
+            seconds: float,
+        ) -> None:
+            raise RuntimeError("hook bug")
+
+    with (
+        brokerkit.connect("memory://obs-broken", instrumentation=Broken()) as broker,
+        broker.consumer("t", group="g") as consumer,
+    ):
+        with broker.producer("t") as producer:
+            producer.send(b"1", wait=True)
+            producer.send_many([b"2", b"3"])
+        values = [m.value for m in consumer.receive_many(10, timeout=2)]
+    assert values == [b"1", b"2", b"3"]
+    failures = [r for r in caplog.records if "instrumentation hook failed" in r.getMessage()]
+    assert failures
+    assert failures[0].exc_info is not None
+    assert str(failures[0].exc_info[1]) == "hook bug"
