@@ -412,7 +412,7 @@ class Consumer(Openable):
             return False
         batcher = self._batcher
         if batcher is None:
-            if event and self._hooks is not None:  # at-most-once: the handling ends
+            if self._hooks is not None and event:  # at-most-once: the handling ends
                 msg._settled = True
                 self._hooks.ack(self._endpoint, msg, self._held(msg))
             return False
@@ -426,7 +426,7 @@ class Consumer(Openable):
         offsets = self._offsets
         if offsets is not None:
             offsets.ack(*token)
-        if event and self._hooks is not None:
+        if self._hooks is not None and event:
             self._hooks.ack(self._endpoint, msg, self._held(msg))
         return batcher.add(token)
 
