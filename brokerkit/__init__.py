@@ -11,6 +11,7 @@ from ._api import connect, connect_async
 from ._async.broker import AsyncBroker
 from ._async.consumer import AsyncConsumer, AsyncMessage
 from ._async.producer import AsyncProducer
+from ._instrument import Endpoint, Instrumentation, instrument, uninstrument
 from ._optiontypes import ConnectOptions, ConsumerOptions, ProcessorOptions, ProducerOptions
 from ._registry import available, register_backend, unregister_backend
 from ._sync.broker import Broker
@@ -48,8 +49,10 @@ __all__ = [
     "Consumer",
     "ConsumerOptions",
     "DeliveryError",
+    "Endpoint",
     "Guarantee",
     "HandlingContext",
+    "Instrumentation",
     "Message",
     "OutgoingMessage",
     "ProcessingContext",
@@ -64,8 +67,10 @@ __all__ = [
     "available",
     "connect",
     "connect_async",
+    "instrument",
     "make_url",
     "register_backend",
+    "uninstrument",
     "unregister_backend",
 ]
 
@@ -83,6 +88,8 @@ for _cls in (
     ProducerOptions,
     ConsumerOptions,
     ProcessorOptions,
+    Endpoint,
+    Instrumentation,
 ):
     _cls.__module__ = "brokerkit"
 del _cls

@@ -285,6 +285,13 @@ COMMON_OPTIONS = OptionSchema(
             unit="seconds",
         ),
         Option("client_id", str, None, "a name for this client, shown by the broker"),
+        Option(
+            "instrumentation",
+            object,
+            None,
+            "a brokerkit.Instrumentation hook, or a list of them, that sees this broker's "
+            "events (added to those of brokerkit.instrument())",
+        ),
     ]
 )
 """Broker-level options every backend shares; backend schemas extend this one."""

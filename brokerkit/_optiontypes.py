@@ -15,9 +15,10 @@ validated at run time like any other.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, TypedDict
 
+from ._instrument import Instrumentation
 from ._types import Commit, Guarantee
 
 __all__ = [
@@ -49,6 +50,7 @@ class ConnectOptions(TypedDict, total=False):
     close_timeout: float | None
     reconnect_timeout: float  # also read by: amqp, redis
     client_id: str | None
+    instrumentation: Instrumentation | Sequence[Instrumentation] | None
     # -- kafka
     partitions: int
     replication_factor: int | None

@@ -255,6 +255,7 @@ def test_common_options() -> None:
         "close_timeout": 10.0,
         "reconnect_timeout": 30.0,
         "client_id": "me",
+        "instrumentation": None,
     }
     assert COMMON_OPTIONS.get("connect_timeout").doc == "seconds to wait for the broker"
     with pytest.raises(ConfigurationError, match="connect_timeout"):

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
@@ -442,6 +442,7 @@ OBJECT_OPTIONS = {
     ("connect", "topic_config"): {Mapping, None},
     ("connect", "client_options"): {Mapping, None},
     ("consumer", "on_commit_error"): {Callable, None},
+    ("connect", "instrumentation"): {brokerkit.Instrumentation, Sequence, None},
 }
 
 

@@ -45,7 +45,7 @@ def options_table(schema: OptionSchema) -> str:
         elif kind in ("Guarantee", "Commit"):
             kind = " \\| ".join(f"`{m.value}`" for m in opt.kind)
         elif kind == "object":
-            kind = "callable (keyword only)"
+            kind = "Python object (keyword only)"
         rows.append(f"| `{opt.name}` | {kind} | {_default(opt)} | {opt.doc} |")
     return "\n".join(rows)
 

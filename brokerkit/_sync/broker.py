@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Unpack
 
 from .._acompat import Openable, opened
+from .._instrument import Endpoint, combine
 from .._options import CONSUMER_OPTIONS, PRODUCER_OPTIONS, merge_options
 from .._optiontypes import ConsumerOptions, ProducerOptions
 from .._policy.guarantees import check_consumer, check_producer
@@ -50,6 +51,8 @@ class Broker(Openable):
         self._children: set[Producer | Consumer] = set()
         self._producer_schema = PRODUCER_OPTIONS.extend(*spec.producer_options)
         self._consumer_schema = CONSUMER_OPTIONS.extend(*spec.consumer_options)
+        #: The instrumentation hook (brokerkit.instrument() and the option), or None.
+        self._hooks = combine(options.get("instrumentation"))
 
     def __repr__(self) -> str:
         text = f"<{type(self).__name__} {self.url.render()}"
@@ -87,6 +90,12 @@ class Broker(Openable):
                 url=self.url.render(),
             )
         return self._driver
+
+    def _endpoint(self, topic: str, group: str | None, kind: str) -> Endpoint:
+        """What the instrumentation hook is told about a producer or consumer."""
+        hosts = self.url.hosts
+        server = (hosts[0][0], hosts[0][1]) if hosts else None
+        return Endpoint(self.backend, topic, group, kind, server, self.url.render())
 
     def _register(self, child: Producer | Consumer) -> None:
         """Called by a producer/consumer once it is open: close() will close it."""

@@ -9,11 +9,13 @@ computed by :class:`~brokerkit._policy.acks.OffsetTracker` (never past an unacke
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._acompat import Lock, Openable, sleep, monotonic
+from .._instrument import Endpoint, Instrumentation
 from .._policy.acks import OffsetTracker
 from .._policy.commits import AckBatcher
 from .._policy.deadletter import dead_letter_headers, max_deliveries_reason
@@ -36,9 +38,6 @@ from .producer import Producer
 if TYPE_CHECKING:
     from .broker import Broker
 
-import logging
-
-log = logging.getLogger("brokerkit")
 
 #: A blocking receive waits in slices this long, so close() from another thread or task
 #: ends it promptly.
@@ -62,7 +61,9 @@ class Message:
     """A received message. Settle it with ack(), nack() or dead_letter()."""
 
     __slots__ = (
+        "__weakref__",  # instrumentation hooks keep per-message state in weak maps
         "_consumer",
+        "_handed",  # when it was handed out (set only where instrumentation is installed)
         "_settled",
         "_token",
         "delivery_count",
@@ -81,6 +82,7 @@ class Message:
     id: str
     timestamp: float | None
     delivery_count: int
+    _handed: float
 
     def __init__(self, consumer: Consumer, topic: str, delivery: Delivery) -> None:
         self._consumer = consumer
@@ -105,7 +107,7 @@ class Message:
     def ack(self) -> None:
         """Acknowledge the message (a no-op on an at-most-once consumer, and when repeated)."""
         consumer = self._consumer
-        if consumer._ack(self):
+        if consumer._ack(self, True):
             consumer._commit()
 
     def nack(self, requeue: bool = True, delay: float | None = None) -> None:
@@ -169,6 +171,11 @@ class Consumer(Openable):
         self._closed = False
         self._fetch_lock = Lock()
         self._dlq: Producer | None = None
+        #: Dead letters, drops and the core's reconnects are logged under the backend's
+        #: logger (brokerkit.redis, ...).
+        self._log = logging.getLogger(f"brokerkit.{broker.backend}")
+        self._hooks: Instrumentation | None = broker._hooks
+        self._endpoint: Endpoint = broker._endpoint(topic, group, "consumer")
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -204,15 +211,19 @@ class Consumer(Openable):
             timeout = check_timeout(timeout)
         buf = self._buf
         if buf:
-            return buf.popleft()
-        if self._batcher is None:  # at-most-once: take no more than is handed out
-            msgs = self._fetch(1, timeout)
-            return msgs[0] if msgs else None
-        msgs = self._fetch(self._ahead, timeout)
-        if not msgs:
-            return None
-        buf.extend(msgs)
-        return buf.popleft()
+            msg = buf.popleft()
+        else:
+            if self._batcher is None:  # at-most-once: take no more than is handed out
+                msgs = self._fetch(1, timeout)
+            else:
+                msgs = self._fetch(self._ahead, timeout)
+                buf.extend(msgs)
+            if not msgs:
+                return None
+            msg = buf.popleft() if buf else msgs[0]
+        if self._hooks is not None:
+            self._deliver((msg,))
+        return msg
 
     def receive_many(self, max_messages: int = 100, timeout: float | None = None) -> list[Message]:
         """Up to ``max_messages`` messages: what is buffered at once, else waits at most
@@ -224,17 +235,34 @@ class Consumer(Openable):
         buf = self._buf
         if not buf:
             if self._batcher is None:
-                return self._fetch_up_to(max_messages, timeout)
-            msgs = self._fetch_up_to(max(max_messages, self._ahead), timeout)
-            if len(msgs) <= max_messages:
-                return msgs
-            buf.extend(msgs[max_messages:])
-            return msgs[:max_messages]
-        if len(buf) <= max_messages:
+                out = self._fetch_up_to(max_messages, timeout)
+            else:
+                out = self._fetch_up_to(max(max_messages, self._ahead), timeout)
+                if len(out) > max_messages:
+                    buf.extend(out[max_messages:])
+                    del out[max_messages:]
+        elif len(buf) <= max_messages:
             out = list(buf)
             buf.clear()
-            return out
-        return [buf.popleft() for _ in range(max_messages)]
+        else:
+            out = [buf.popleft() for _ in range(max_messages)]
+        if self._hooks is not None and out:
+            self._deliver(out)
+        return out
+
+    def _deliver(self, msgs: Sequence[Message]) -> None:
+        """Instrumentation only: the deliver event, and the time each was handed out."""
+        assert self._hooks is not None
+        now = monotonic()
+        for msg in msgs:
+            msg._handed = now
+        self._hooks.deliver(self._endpoint, msgs)
+
+    @staticmethod
+    def _held(msg: Message) -> float:
+        """Seconds since ``msg`` was handed out (0.0 if it never was: max_deliveries)."""
+        handed: float | None = getattr(msg, "_handed", None)
+        return 0.0 if handed is None else monotonic() - handed
 
     def _fetch_up_to(self, want: int, timeout: float | None) -> list[Message]:
         """Up to ``want`` messages, no fetch larger than prefetch_bytes allows: the first
@@ -309,7 +337,7 @@ class Consumer(Openable):
                     if self._closed:
                         return []
                     raw = drv.fetch(n, wait)
-            except LOST:
+            except LOST as exc:
                 # The driver gave up within about wait + connect_timeout. A receive with a
                 # timeout raises now; a blocking one waits out an outage up to
                 # reconnect_timeout.
@@ -319,7 +347,9 @@ class Consumer(Openable):
                 failures += 1
                 if deadline is not None or now - lost_at >= self._reconnect:
                     raise
-                sleep(_backoff(failures, self._reconnect - (now - lost_at)))
+                delay = _backoff(failures, self._reconnect - (now - lost_at))
+                self._reconnecting("receiving", failures, exc, delay)
+                sleep(delay)
                 continue
             if lost_at is not None:
                 lost_at = None
@@ -375,12 +405,17 @@ class Consumer(Openable):
 
     # -- settling ----------------------------------------------------------------------
 
-    def _ack(self, msg: Message) -> bool:
-        """Record the ack of ``msg``; True when the pending acks are due to be sent."""
+    def _ack(self, msg: Message, event: bool) -> bool:
+        """Record the ack of ``msg``; True when the pending acks are due to be sent.
+        ``event``: an ack by the application (told to the instrumentation), not the ack
+        that ends a dead-lettering or a drop."""
         if msg._settled:
             return False
         batcher = self._batcher
         if batcher is None:
+            if self._hooks is not None and event:  # at-most-once: the handling ends
+                msg._settled = True
+                self._hooks.ack(self._endpoint, msg, self._held(msg))
             return False
         if self._closed:
             raise ClosedError(
@@ -392,6 +427,8 @@ class Consumer(Openable):
         offsets = self._offsets
         if offsets is not None:
             offsets.ack(*token)
+        if self._hooks is not None and event:
+            self._hooks.ack(self._endpoint, msg, self._held(msg))
         return batcher.add(token)
 
     def _ack_many(self, msgs: Sequence[Message]) -> None:
@@ -444,10 +481,26 @@ class Consumer(Openable):
         except BrokerError as exc:
             if self._sync_commit:
                 if not isinstance(exc, LOST):
+                    self._committed(acks, started, exc)
                     raise
                 self._settle_again(drv, acks, (), exc, started + self._reconnect)
+                self._committed(acks, started, None)
                 return
+            self._committed(acks, started, exc)
             self._report_commit_error(exc)
+            return
+        if self._hooks is not None:
+            self._committed(acks, started, None)
+
+    def _committed(self, acks: Sequence[Any], started: float, error: BaseException | None) -> None:
+        """The commit event (per settle request that carried acks), where instrumented."""
+        if self._hooks is not None and acks:
+            self._hooks.commit(
+                self._endpoint,
+                len(acks),
+                monotonic() - started,
+                error,
+            )
 
     def _settle_again(
         self,
@@ -465,18 +518,35 @@ class Consumer(Openable):
             if left <= 0 or isinstance(exc, SettleLostError):
                 raise exc
             failures += 1
-            sleep(_backoff(failures, left))
+            delay = _backoff(failures, left)
+            self._reconnecting("settling acknowledgements", failures, exc, delay)
+            sleep(delay)
             try:
                 drv.settle(acks, nacks, True)
                 return
             except LOST as again:
                 exc = again
 
+    def _reconnecting(self, what: str, attempt: int, exc: BaseException, delay: float) -> None:
+        """A lost connection retried by the core: a WARNING per attempt, and the reconnect
+        event (the message of a brokerkit error never holds a password)."""
+        self._log.warning(
+            "consumer of topic %r (group %r): %s failed (%s); reconnect attempt %d in %.2f s",
+            self.topic,
+            self.group,
+            what,
+            exc,
+            attempt,
+            delay,
+        )
+        if self._hooks is not None:
+            self._hooks.reconnect(self._endpoint, attempt, exc, delay)
+
     def _report_commit_error(self, exc: BrokerError) -> None:
         if self._on_commit_error is not None:
             self._on_commit_error(exc)
         else:
-            log.warning(
+            self._log.warning(
                 "async commit on topic %r group %r failed (messages will be redelivered): %s",
                 self.topic,
                 self.group,
@@ -496,6 +566,7 @@ class Consumer(Openable):
                 drv.settle(acks, (), True)
             except LOST as exc:
                 self._settle_again(drv, acks, (), exc, started + self._reconnect)
+            self._committed(acks, started, None)
 
     def _nack(self, msg: Message, requeue: bool, delay: float | None) -> None:
         if self._batcher is None:
@@ -512,14 +583,17 @@ class Consumer(Openable):
             if self._dead_letter_topic is not None:
                 self._dead_letter(msg, "nacked with requeue=False", msg.delivery_count)
             else:
-                log.warning(
+                self._log.warning(
                     "message %s of topic %r (group %r) nacked with requeue=False and no "
                     "dead_letter_topic: dropped",
                     msg.id,
                     self.topic,
                     self.group,
                 )
-                msg.ack()  # dropped on purpose, as asked
+                if self._hooks is not None:
+                    self._hooks.nack(self._endpoint, msg, self._held(msg), False, None)
+                if self._ack(msg, False):  # dropped on purpose, as asked
+                    self._commit()
             return
         check_nack_delay(self._broker.capabilities, self._broker.backend, delay)
         limit = self._limit
@@ -543,6 +617,9 @@ class Consumer(Openable):
             drv.settle(acks, nacks, True)
         except LOST as exc:
             self._settle_again(drv, acks, nacks, exc, started + self._reconnect)
+        if self._hooks is not None:
+            self._committed(acks, started, None)
+            self._hooks.nack(self._endpoint, msg, self._held(msg), True, delay)
 
     def _rewind(self, offsets: OffsetTracker, token: Any) -> None:
         """A nack on a cumulative-ack backend: the partition is read again from the nacked
@@ -583,7 +660,20 @@ class Consumer(Openable):
             delivery_count=deliveries,
         )
         dlq._send_confirmed(msg.value, msg.key, headers)
-        msg.ack()
+        self._log.warning(
+            "message %s of topic %r (group %r) dead-lettered to %r after %d deliver%s: %s",
+            msg.id,
+            self.topic,
+            self.group,
+            topic,
+            deliveries,
+            "y" if deliveries == 1 else "ies",
+            reason,
+        )
+        if self._hooks is not None:
+            self._hooks.dead_letter(self._endpoint, msg, self._held(msg), reason, topic)
+        if self._ack(msg, False):
+            self._commit()
 
     # -- closing -----------------------------------------------------------------------
 
@@ -612,6 +702,7 @@ class Consumer(Openable):
                     except LOST as exc:
                         until = started + self._reconnect if deadline is None else deadline
                         self._settle_again(drv, acks, nacks, exc, until)
+                    self._committed(acks, started, None)
         finally:
             self._drv = None
             self._buf.clear()

@@ -13,11 +13,13 @@ fills: under load the batches grow by themselves, and a lone message goes out at
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._acompat import Event, Openable, Outcomes, event_wait, pause, spawn, monotonic
+from .._instrument import Endpoint, Instrumentation
 from .._policy.inflight import InFlight, ticket_error
 from .._policy.records import check_headers, check_value_size, coerce_key, coerce_value, records_of
 from .._spec import ProducerConfig
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 #: answered for its message (raised as a fresh ClosedError).
 STOPPED = ClosedError("the producer stopped")
 
+log = logging.getLogger("brokerkit")
+
 
 class Producer(Openable):
     """Sends messages to one topic. Create it with ``Broker.producer()``."""
@@ -45,7 +49,9 @@ class Producer(Openable):
         "_closed",
         "_delivery_timeout",
         "_drv",
+        "_endpoint",
         "_flusher",
+        "_hooks",
         "_idle",
         "_inflight",
         "_kick",
@@ -93,6 +99,8 @@ class Producer(Openable):
         self._idle: Any = None
         self._outcomes: Any = None  # where send(wait=True) callers wait for their message
         self._flusher: Any = None
+        self._hooks: Instrumentation | None = broker._hooks
+        self._endpoint: Endpoint = broker._endpoint(topic, None, "producer")
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -169,6 +177,8 @@ class Producer(Openable):
         hdrs = check_headers(headers) if headers else None
         if message_id is not None:
             hdrs = self._with_message_id(hdrs, message_id)
+        if self._hooks is not None:
+            hdrs = self._hooked_headers(hdrs)
         record = (value, key, hdrs)
         if wait:
             # Awaiting the ticket itself: no coroutine of our own per waiting sender.
@@ -195,6 +205,9 @@ class Producer(Openable):
         records = records_of(messages, self._max_bytes, self.topic)
         if not records:
             return
+        if self._hooks is not None:
+            hooked = self._hooked_headers
+            records = [(v, k, hooked(h)) for v, k, h in records]
         buf = self._buf
         buf.extend(records)
         if not self._kick.is_set():
@@ -249,10 +262,20 @@ class Producer(Openable):
         once the broker stored it (DeliveryError otherwise)."""
         if not self._open:
             self._ensure_open()
-        record = (value, key, dict(headers) if headers else None)
+        hdrs = dict(headers) if headers else None
+        if self._hooks is not None:
+            hdrs = self._hooked_headers(hdrs)
+        record = (value, key, hdrs)
         error = self._outcomes.wait(self._claim(record))
         if error is not None:
             raise self._not_stored(record, error)
+
+    def _hooked_headers(self, headers: dict[str, str] | None) -> dict[str, str] | None:
+        """Instrumentation only: the hook's send event may add headers (trace context)."""
+        assert self._hooks is not None
+        out = headers if headers is not None else {}
+        self._hooks.send(self._endpoint, out)
+        return out or None
 
     def _with_message_id(self, headers: dict[str, str] | None, message_id: str) -> dict[str, str]:
         caps: Capabilities = self._broker.capabilities
@@ -342,7 +365,7 @@ class Producer(Openable):
         kick = self._kick
         size = self._batch_size
         timeout = self._delivery_timeout
-        published: deque[tuple[list[Record], Any]] = deque()
+        published: deque[tuple[list[Record], Any, float]] = deque()
         try:
             self._flush(drv, buf, kick, size, timeout, published)
         finally:
@@ -360,7 +383,7 @@ class Producer(Openable):
         kick: Any,
         size: int,
         timeout: float,
-        published: deque[tuple[list[Record], Any]],
+        published: deque[tuple[list[Record], Any, float]],
     ) -> None:
         linger = self._linger
         while True:
@@ -379,28 +402,48 @@ class Producer(Openable):
                 popleft = buf.popleft
                 batch = [popleft() for _ in range(n)]
                 self._room.set()
+                started = monotonic()
                 try:
                     handle = drv.publish(batch, timeout)
                 except Exception as exc:
-                    self._settled(batch, None, exc)
+                    self._settled(batch, None, exc, started)
                     continue
-                published.append((batch, handle))
+                published.append((batch, handle, started))
             if published:
-                batch, handle = published.popleft()
+                batch, handle, started = published.popleft()
                 try:
                     outcomes = drv.wait(handle, timeout)
                 except Exception as exc:
-                    self._settled(batch, None, exc)
+                    self._settled(batch, None, exc, started)
                 else:
-                    self._settled(batch, outcomes, None)
+                    self._settled(batch, outcomes, None, started)
 
     def _settled(
         self,
         batch: Sequence[Record],
         outcomes: Sequence[BaseException | None] | None,
         exc: BaseException | None,
+        started: float,
     ) -> None:
+        if self._hooks is not None:
+            self._report_publish(batch, outcomes, exc, started)
         tickets, errors = self._inflight.settled(batch, outcomes, exc)
         self._busy -= len(batch)
         if tickets:
             self._outcomes.resolve(tickets, errors)
+
+    def _report_publish(
+        self,
+        batch: Sequence[Record],
+        outcomes: Sequence[BaseException | None] | None,
+        exc: BaseException | None,
+        started: float,
+    ) -> None:
+        """Instrumentation only: the publish event of one answered batch. A hook that
+        raises here is logged: it must not stop the flusher."""
+        assert self._hooks is not None
+        errors = outcomes if outcomes is not None else [exc] * len(batch)
+        try:
+            self._hooks.publish(self._endpoint, batch, errors, monotonic() - started)
+        except Exception:
+            log.exception("instrumentation hook failed on a publish event of %r", self.topic)

@@ -237,6 +237,11 @@ class AsyncNatsDriver:
                 self.pubacks = PubAckMux(nc, o.get("max_pending_acks", 4000))
                 with self.errors(connecting=True):
                     await self.pubacks.start()
+            log.info(
+                "connected to nats at %s (%s)",
+                self.where,
+                "JetStream" if self.jetstream else "core NATS",
+            )
             return
         task_error = task.exception() if task.done() else None
         task.cancel()
@@ -283,8 +288,11 @@ class AsyncNatsDriver:
     async def close(self) -> None:
         nc, self.nc, self.js = self.nc, None, None
         if nc is not None and not nc.is_closed:
-            with contextlib.suppress(Exception):
+            log.info("closing the connection to nats at %s", self.where)
+            try:
                 await asyncio.wait_for(nc.close(), self.options.get("close_timeout") or 10)
+            except Exception as exc:
+                log.warning("closing the connection to nats at %s: %s", self.where, describe(exc))
 
     # -- streams --------------------------------------------------------------------------
 

@@ -562,6 +562,7 @@ class AsyncKafkaDriver:
         except builtins.TimeoutError as exc:
             raise self._errors.connect_error(None, timeout) from exc
         self._admin = admin
+        LOG.info("connected to Kafka at %s", self._errors.servers)
 
     def _live(self) -> Any:
         if self._admin is None:
@@ -643,8 +644,15 @@ class AsyncKafkaDriver:
     async def close(self) -> None:
         if self._admin is None:
             return
+        LOG.info("closing the connection to Kafka at %s", self._errors.servers)
         if self._private:
-            with contextlib.suppress(Exception):
+            try:
                 await arun_bounded(self._pool, 10, self._delete_groups, self._private)
+            except Exception as exc:
+                LOG.warning(
+                    "closing the connection to Kafka at %s: deleting the private groups failed: %s",
+                    self._errors.servers,
+                    exc,
+                )
         self._admin = None
         self._pool.shutdown(wait=False)

@@ -662,8 +662,10 @@ class AsyncRedisSubscriber:
         return None  # at-most-once: nothing to settle
 
     async def close(self, timeout: float | None) -> None:
-        with contextlib.suppress(Exception):
+        try:
             await aclose_redis(self._pubsub)
+        except Exception as exc:
+            log.warning("closing a Pub/Sub subscription at redis %s: %s", self._errors.where, exc)
 
 
 class AsyncRedisDriver:
@@ -817,7 +819,11 @@ class AsyncRedisDriver:
             log.info("closing the connection to redis at %s", self._errors.where)
         for client in (self._client, self._once, *self._producers):
             if client is not None:
-                with contextlib.suppress(Exception):
+                try:
                     await aclose_redis(client)
+                except Exception as exc:
+                    log.warning(
+                        "closing the connection to redis at %s: %s", self._errors.where, exc
+                    )
         self._client = self._once = None
         self._producers = [None, None]

@@ -659,8 +659,10 @@ class SyncRedisSubscriber:
         return None  # at-most-once: nothing to settle
 
     def close(self, timeout: float | None) -> None:
-        with contextlib.suppress(Exception):
+        try:
             close_redis(self._pubsub)
+        except Exception as exc:
+            log.warning("closing a Pub/Sub subscription at redis %s: %s", self._errors.where, exc)
 
 
 class SyncRedisDriver:
@@ -814,7 +816,11 @@ class SyncRedisDriver:
             log.info("closing the connection to redis at %s", self._errors.where)
         for client in (self._client, self._once, *self._producers):
             if client is not None:
-                with contextlib.suppress(Exception):
+                try:
                     close_redis(client)
+                except Exception as exc:
+                    log.warning(
+                        "closing the connection to redis at %s: %s", self._errors.where, exc
+                    )
         self._client = self._once = None
         self._producers = [None, None]
