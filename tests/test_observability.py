@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -25,12 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends.tcp_faults import free_port, wait_for_port
 from conftest import _Session, _usable_url
 
 import brokerkit
 from brokerkit import Endpoint, Instrumentation
 from brokerkit._types import Record
 from brokerkit.testing import SESSION_PREFIX
+from brokerkit.testing._support import unreachable
 
 BACKENDS = [
     pytest.param("memory", marks=pytest.mark.memory),
@@ -250,7 +251,7 @@ def test_instrument_installs_for_brokers_connected_afterwards() -> None:
 @pytest.mark.memory
 def test_a_hook_that_is_not_an_instrumentation_is_refused() -> None:
     with pytest.raises(brokerkit.ConfigurationError, match=r"brokerkit\.Instrumentation"):
-        brokerkit.connect("memory://", instrumentation=[print])
+        brokerkit.connect("memory://", instrumentation=[print])  # type: ignore[list-item]
     with pytest.raises(brokerkit.ConfigurationError, match="keyword-only"):
         brokerkit.connect("memory://?instrumentation=x")
     with pytest.raises(brokerkit.ConfigurationError, match="not an instrumentation hook"):
@@ -517,13 +518,6 @@ def test_connect_and_close_are_logged_at_info(
 # -- a lost connection: WARNING per reconnect attempt, and the reconnect event ---------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
     """A private redis-server (never the shared one) that keeps its data across restarts."""
     proc = subprocess.Popen(
@@ -535,14 +529,8 @@ def _start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc
-        except OSError:
-            assert time.monotonic() < deadline, "the private redis-server did not start"
-            time.sleep(0.05)
+    wait_for_port(port, what="the private redis-server")
+    return proc
 
 
 @pytest.mark.redis
@@ -551,8 +539,8 @@ def test_a_blocking_receive_reconnects_with_a_warning_and_an_event(
 ) -> None:
     pytest.importorskip("redis")
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    port = _free_port()
+        unreachable("a private redis-server", "redis-server is not installed")
+    port = free_port()
     server = _start_redis(port, tmp_path)
     caplog.set_level(logging.WARNING, logger="brokerkit.redis")
     rec = Recorder()
