@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -24,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backends.tcp_faults import free_port, wait_for_port
 from conftest import _Session, _usable_url
 
 import brokerkit
@@ -518,6 +518,14 @@ def test_connect_and_close_are_logged_at_info(
 # -- a lost connection: WARNING per reconnect attempt, and the reconnect event ---------------
 
 
+def _free_port() -> int:
+    # (tests/backends/tcp_faults.py has the same; this file is outside that folder)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
 def _start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
     """A private redis-server (never the shared one) that keeps its data across restarts."""
     proc = subprocess.Popen(
@@ -529,8 +537,14 @@ def _start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_for_port(port, what="the private redis-server")
-    return proc
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            assert time.monotonic() < deadline, "the private redis-server did not start"
+            time.sleep(0.05)
 
 
 @pytest.mark.redis
@@ -540,7 +554,7 @@ def test_a_blocking_receive_reconnects_with_a_warning_and_an_event(
     pytest.importorskip("redis")
     if shutil.which("redis-server") is None:
         unreachable("a private redis-server", "redis-server is not installed")
-    port = free_port()
+    port = _free_port()
     server = _start_redis(port, tmp_path)
     caplog.set_level(logging.WARNING, logger="brokerkit.redis")
     rec = Recorder()
