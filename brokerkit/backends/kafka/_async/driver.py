@@ -24,6 +24,7 @@ import itertools
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from operator import length_hint
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -116,21 +117,31 @@ class AsyncKafkaProducer:
         batch = _Batch(records) if self._acked else None
         callback = batch.report if batch is not None else None
         deadline = None if timeout is None else monotonic() + timeout
-        for index, (value, key, headers) in enumerate(records):
-            hdrs = kafka_headers(headers) if headers else None
+        size = len(records)
+        it = iter(records)
+        value: Any = None
+        key: Any = None
+        hdrs: Any = None
+        while True:
             try:
-                if hdrs is None:  # the headers keyword costs ~0.1-0.2 us even when None
-                    produce(topic, value, key, on_delivery=callback)
-                else:
-                    produce(topic, value, key, headers=hdrs, on_delivery=callback)
+                # The hot loop: positional arguments (partition -1: librdkafka's
+                # partitioner) cost ~0.5 us less per call than on_delivery=... as a keyword.
+                for value, key, headers in it:
+                    if headers is None:
+                        produce(topic, value, key, -1, callback)
+                    else:
+                        hdrs = kafka_headers(headers)
+                        produce(topic, value, key, headers=hdrs, on_delivery=callback)
+                        hdrs = None
+                break
             except BufferError:  # the local queue is full: serve reports, retry
-                refused = await self._retry(
-                    (topic, value, key), hdrs, callback, deadline, len(records) - index
-                )
+                left = length_hint(it)
+                refused = await self._retry((topic, value, key), hdrs, callback, deadline, left + 1)
                 if refused is not None:
-                    self._refused(batch, index, refused)
+                    self._refused(batch, size - left - 1, refused)
             except KafkaException as exc:  # refused before it left: too large...
-                self._refused(batch, index, exc)
+                self._refused(batch, size - length_hint(it) - 1, exc)
+            hdrs = None
         self._producer.poll(0)
         return batch
 
