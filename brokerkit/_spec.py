@@ -9,7 +9,7 @@ driver (optional). Factories may be given as lazy ``"module:attr"`` strings so t
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -110,5 +110,13 @@ class ConsumerConfig:
     deliver it again (visibility timeout, ack wait); None: the backend's default/option."""
     offsets: Any = None
     """On a ``cumulative_ack`` backend, the core's ``_policy.acks.OffsetTracker`` for this
-    consumer: a driver's rebalance callback may commit ``offsets.positions()`` of revoked
-    partitions and call ``offsets.revoke(partition)``."""
+    consumer (None with at-most-once). Drivers call ``revoked`` rather than use it."""
+    revoked: Callable[[Collection[Hashable]], Mapping[Hashable, int]] | None = None
+    """On a ``cumulative_ack`` backend: call ``revoked(partitions)`` when the broker takes
+    partitions from this member (a rebalance callback, before giving them up; from any
+    thread). The core forgets them in its commit watermark, ignores later acks of their
+    messages, and drops their messages it fetched but did not hand out yet (they come
+    again to the next owner); it returns, per partition where something was acked, the
+    position to commit (the first offset not acked), which the driver commits
+    synchronously before it gives the partitions up (or not at all, when they were
+    lost). None when the core does not track offsets (a driver opened by a test)."""

@@ -102,3 +102,19 @@ def test_rewind_of_an_unknown_partition_is_a_no_op() -> None:
     t = OffsetTracker()
     t.rewind("nowhere", 3)
     assert t.positions() == {}
+
+
+def test_release_returns_the_safe_positions_even_once_taken_and_forgets() -> None:
+    t = OffsetTracker()
+    t.delivered_many("p", [0, 1, 2, 3])
+    t.delivered_many("q", [10, 11])
+    t.delivered_many("r", [20])
+    t.ack("p", 0)
+    t.ack("p", 2)  # 1 is not acked: the position stays at 1
+    t.ack("q", 10)
+    assert t.positions() == {"p": 1, "q": 11}  # taken by a commit (which may fail)
+    # revoked: the positions again (what is safe to commit), none for r (nothing acked)
+    assert t.release(["p", "q", "r", "unknown"]) == {"p": 1, "q": 11}
+    t.ack("p", 1)  # an ack after the revocation: ignored
+    assert t.positions() == {}
+    assert t.pending("p") == 0

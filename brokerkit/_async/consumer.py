@@ -8,9 +8,10 @@ computed by :class:`~brokerkit._policy.acks.OffsetTracker` (never past an unacke
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._acompat import ALock, AOpenable, asleep, monotonic
@@ -165,6 +166,12 @@ class AsyncConsumer(AOpenable):
         self._on_commit_error: Callable[[BaseException], Any] | None = options["on_commit_error"]
         self._backend_options = backend_options
         self._buf: deque[AsyncMessage] = deque()
+        #: Partitions taken from this member by rebalances, in order (appended by the
+        #: driver's rebalance callback, on any thread); the first ``_applied`` entries
+        #: have been dropped from the buffer, ``_revocations`` is the list's length.
+        self._revoked_log: list[frozenset[Any]] = []
+        self._revocations = 0
+        self._applied = 0
         self._drv: AsyncConsumerDriver | None = None
         self._closing = False
         self._closed = False
@@ -196,6 +203,7 @@ class AsyncConsumer(AOpenable):
                 max_deliveries=self._max_deliveries,
                 dead_letter_topic=self._dead_letter_topic,
                 offsets=self._offsets,
+                revoked=self._revoked if self._offsets is not None else None,
             )
             self._drv = await driver.open_consumer(self.topic, self.group, config)
             self._broker._register(self)
@@ -208,6 +216,8 @@ class AsyncConsumer(AOpenable):
         or the consumer is closed)."""
         if timeout is not None and type(timeout) is not float:
             timeout = check_timeout(timeout)
+        if self._revocations != self._applied:
+            self._drop_revoked()
         buf = self._buf
         if buf:
             msg = buf.popleft()
@@ -233,6 +243,8 @@ class AsyncConsumer(AOpenable):
             max_messages = check_max_messages(max_messages)
         if timeout is not None and type(timeout) is not float:
             timeout = check_timeout(timeout, "receive_many()")
+        if self._revocations != self._applied:
+            self._drop_revoked()
         buf = self._buf
         if not buf:
             if self._batcher is None:
@@ -272,7 +284,13 @@ class AsyncConsumer(AOpenable):
         msgs = await self._fetch(n, timeout)
         while len(msgs) >= n and len(msgs) < want:
             n = min(want - len(msgs), self._cap)
+            seen = self._revocations
             more = await self._fetch(n, 0.0)
+            if self._revocations != seen:  # what this call fetched before is stale now
+                gone = self._revoked_since(seen)
+                kept = self._not_revoked(msgs, gone)
+                self._log_dropped(gone, len(msgs) - len(kept))
+                msgs = kept
             if not more:
                 break
             msgs.extend(more)
@@ -338,6 +356,8 @@ class AsyncConsumer(AOpenable):
                     if self._closed:
                         return []
                     raw = await drv.fetch(n, wait)
+                    if self._revocations != self._applied:
+                        self._drop_revoked()
             except LOST as exc:
                 # The driver gave up within about wait + connect_timeout. A receive with a
                 # timeout raises now; a blocking one waits out an outage up to
@@ -375,6 +395,67 @@ class AsyncConsumer(AOpenable):
                 continue
             if deadline is not None and monotonic() >= deadline:
                 return []
+
+    # -- rebalances (cumulative_ack backends) ------------------------------------------
+
+    def _revoked(self, partitions: Collection[Hashable]) -> Mapping[Hashable, int]:
+        """``ConsumerConfig.revoked``: the broker took ``partitions`` from this member.
+
+        Called by the driver's rebalance callback, on whatever thread runs it, before the
+        partitions go to another member: forget them in the commit watermark (later acks
+        of their messages are ignored), have the messages of theirs that were fetched but
+        not handed out dropped before anything more is handed out, and return the safe
+        positions (first offset not acked) for the driver to commit.
+        """
+        parts = frozenset(partitions)
+        offsets = self._offsets
+        if not parts or offsets is None:
+            return {}
+        positions = offsets.release(parts)
+        log = self._revoked_log
+        log.append(parts)
+        self._revocations = len(log)
+        return positions
+
+    def _revoked_since(self, seen: int) -> frozenset[Any]:
+        return frozenset().union(*self._revoked_log[seen : self._revocations])
+
+    @staticmethod
+    def _not_revoked(msgs: Iterable[AsyncMessage], gone: frozenset[Any]) -> list[AsyncMessage]:
+        return [m for m in msgs if m._token[0] not in gone]
+
+    def _drop_revoked(self) -> None:
+        """Drop the buffered messages of partitions revoked since the last call: fetched
+        before the revocation, they come again to the partition's next owner (which may
+        be this member again, from the committed position)."""
+        seen = self._applied
+        upto = self._revocations
+        gone = self._revoked_since(seen)
+        self._applied = upto
+        buf = self._buf
+        if not buf:
+            return
+        # Take everything, then put back what is kept: another thread of the sync API
+        # may pop meanwhile, and must not get a message that is also put back.
+        taken: list[AsyncMessage] = []
+        popleft = buf.popleft
+        with contextlib.suppress(IndexError):
+            while True:
+                taken.append(popleft())
+        kept = self._not_revoked(taken, gone)
+        buf.extendleft(reversed(kept))
+        self._log_dropped(gone, len(taken) - len(kept))
+
+    def _log_dropped(self, gone: frozenset[Any], n: int) -> None:
+        if n:
+            self._log.debug(
+                "consumer of %r (group %r): partitions %s revoked: %d prefetched message(s) "
+                "dropped, they go to the partitions' next owner",
+                self.topic,
+                self.group,
+                sorted(gone, key=repr),
+                n,
+            )
 
     @staticmethod
     def _track(raw: Sequence[Delivery], offsets: OffsetTracker) -> None:

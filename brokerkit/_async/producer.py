@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
+from operator import call
 from typing import TYPE_CHECKING, Any
 
 from .._acompat import AEvent, AOpenable, AOutcomes, aevent_wait, apause, aspawn, monotonic
@@ -54,6 +56,7 @@ class AsyncProducer(AOpenable):
         "_idle",
         "_inflight",
         "_kick",
+        "_kicked",
         "_linger",
         "_max_bytes",
         "_max_in_flight",
@@ -94,6 +97,9 @@ class AsyncProducer(AOpenable):
         self._busy = 0  # records taken by the flusher whose outcome is not known yet
         self._inflight = InFlight(topic)
         self._kick: Any = None
+        #: False once the flusher cleared _kick: the next sender sets it. Checked instead
+        #: of _kick.is_set() (a method call, ~50 ns) on the per-message path.
+        self._kicked = False
         self._room: Any = None
         self._idle: Any = None
         self._outcomes: Any = None  # where send(wait=True) callers wait for their message
@@ -187,7 +193,8 @@ class AsyncProducer(AOpenable):
             return
         buf = self._buf
         buf.append(record)
-        if not self._kick.is_set():
+        if not self._kicked:
+            self._kicked = True
             self._kick.set()
         if len(buf) >= self._buffer_size:
             await self._make_room()
@@ -209,7 +216,8 @@ class AsyncProducer(AOpenable):
             records = [(v, k, hooked(h)) for v, k, h in records]
         buf = self._buf
         buf.extend(records)
-        if not self._kick.is_set():
+        if not self._kicked:
+            self._kicked = True
             self._kick.set()
         if len(buf) >= self._buffer_size:
             await self._make_room()
@@ -392,14 +400,18 @@ class AsyncProducer(AOpenable):
                 self._idle.set()
                 await kick.wait()
             kick.clear()
+            # After the clear: a sender that still sees True appended before this point,
+            # and the loop looks at the buffer again before it waits.
+            self._kicked = False
             # Let the callers that are ready to send append first (a loop turn, not a
             # timer): concurrent senders then share the batch.
             await apause(linger if linger and len(buf) < size and not self._stopping else 0)
             while buf and len(published) < self._max_in_flight:
                 n = min(len(buf), size)
                 self._busy += n
-                popleft = buf.popleft
-                batch = [popleft() for _ in range(n)]
+                # n popleft() calls from C (the sync twin's senders may append meanwhile,
+                # so no list(buf) + clear()): ~15 ns a record less than a comprehension.
+                batch = list(map(call, repeat(buf.popleft, n)))
                 self._room.set()
                 started = monotonic()
                 try:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 
 
 class _Partition:
-    __slots__ = ("acked", "committable", "outstanding")
+    __slots__ = ("acked", "committable", "outstanding", "position")
 
     def __init__(self) -> None:
         self.outstanding: deque[int] = deque()  # delivered, in delivery (offset) order
         self.acked: set[int] = set()  # acked but still behind an unacked offset
         self.committable: int | None = None  # next offset to commit, when it advanced
+        self.position: int | None = None  # the safe position, once something was acked
 
 
 class OffsetTracker:
@@ -53,12 +54,13 @@ class OffsetTracker:
         while outstanding and outstanding[0] in acked:
             last = outstanding.popleft()
             acked.discard(last)
-        part.committable = last + 1
+        part.committable = part.position = last + 1
 
     def positions(self) -> dict[Hashable, int]:
         """Partitions whose safe position advanced since the last call -> next offset to commit."""
         out: dict[Hashable, int] = {}
-        for key, part in self._parts.items():
+        # A copy: release() may drop a partition from a rebalance callback's thread.
+        for key, part in list(self._parts.items()):
             if part.committable is not None:
                 out[key] = part.committable
                 part.committable = None
@@ -85,3 +87,16 @@ class OffsetTracker:
     def revoke(self, partition: Hashable) -> None:
         """Forget a partition (rebalance): its unacked messages will come again."""
         self._parts.pop(partition, None)
+
+    def release(self, partitions: Iterable[Hashable]) -> Mapping[Hashable, int]:
+        """Forget ``partitions`` (taken from this member by a rebalance) and return, for
+        each one where something was acked, its safe position: the first offset not
+        acked, whether or not a commit already carried it (an asynchronous one may have
+        failed). Later acks of their messages are ignored; the next owner resumes at that
+        position."""
+        out: dict[Hashable, int] = {}
+        for partition in partitions:
+            part = self._parts.pop(partition, None)
+            if part is not None and part.position is not None:
+                out[partition] = part.position
+        return out

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any
 
 from .._types import RESERVED_HEADER_PREFIX
+
+_VALUE = itemgetter(0)
 
 
 def coerce_value(value: object) -> bytes:
@@ -82,11 +85,12 @@ def records_of(messages: Any, limit: int | None, topic: str) -> list[Any]:
             f"tuples), got a {type(messages).__name__}; for key -> value pairs write "
             "send_many([(v, k) for k, v in mapping.items()])"
         )
-    records = [record_of(item) for item in messages]
-    if limit is not None:
+    # A bare bytes value, the common item, is made a record inline: a call of
+    # record_of() per item costs ~40 ns more.
+    records = [(item, None, None) if type(item) is bytes else record_of(item) for item in messages]
+    if limit is not None and records and max(map(len, map(_VALUE, records))) > limit:
         for record in records:
-            if len(record[0]) > limit:
-                check_value_size(record[0], limit, topic)
+            check_value_size(record[0], limit, topic)
     return records
 
 

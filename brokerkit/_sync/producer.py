@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
+from operator import call
 from typing import TYPE_CHECKING, Any
 
 from .._acompat import Event, Openable, Outcomes, event_wait, pause, spawn, monotonic
@@ -55,6 +57,7 @@ class Producer(Openable):
         "_idle",
         "_inflight",
         "_kick",
+        "_kicked",
         "_linger",
         "_max_bytes",
         "_max_in_flight",
@@ -95,6 +98,9 @@ class Producer(Openable):
         self._busy = 0  # records taken by the flusher whose outcome is not known yet
         self._inflight = InFlight(topic)
         self._kick: Any = None
+        #: False once the flusher cleared _kick: the next sender sets it. Checked instead
+        #: of _kick.is_set() (a method call, ~50 ns) on the per-message path.
+        self._kicked = False
         self._room: Any = None
         self._idle: Any = None
         self._outcomes: Any = None  # where send(wait=True) callers wait for their message
@@ -188,7 +194,8 @@ class Producer(Openable):
             return
         buf = self._buf
         buf.append(record)
-        if not self._kick.is_set():
+        if not self._kicked:
+            self._kicked = True
             self._kick.set()
         if len(buf) >= self._buffer_size:
             self._make_room()
@@ -210,7 +217,8 @@ class Producer(Openable):
             records = [(v, k, hooked(h)) for v, k, h in records]
         buf = self._buf
         buf.extend(records)
-        if not self._kick.is_set():
+        if not self._kicked:
+            self._kicked = True
             self._kick.set()
         if len(buf) >= self._buffer_size:
             self._make_room()
@@ -393,14 +401,18 @@ class Producer(Openable):
                 self._idle.set()
                 kick.wait()
             kick.clear()
+            # After the clear: a sender that still sees True appended before this point,
+            # and the loop looks at the buffer again before it waits.
+            self._kicked = False
             # Let the callers that are ready to send append first (a loop turn, not a
             # timer): concurrent senders then share the batch.
             pause(linger if linger and len(buf) < size and not self._stopping else 0)
             while buf and len(published) < self._max_in_flight:
                 n = min(len(buf), size)
                 self._busy += n
-                popleft = buf.popleft
-                batch = [popleft() for _ in range(n)]
+                # n popleft() calls from C (the sync twin's senders may append meanwhile,
+                # so no list(buf) + clear()): ~15 ns a record less than a comprehension.
+                batch = list(map(call, repeat(buf.popleft, n)))
                 self._room.set()
                 started = monotonic()
                 try:
