@@ -7,7 +7,7 @@ sees the program's topics.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ... import __version__
@@ -22,7 +22,9 @@ def _name(url: BrokerURL) -> str:
     return url.host or "default"  # as the driver names it
 
 
-def inspect_topic(url: BrokerURL, options: Mapping[str, Any], topic: str) -> TopicInfo:
+def inspect_topic(
+    url: BrokerURL, options: Mapping[str, Any], topic: str, groups: Sequence[str] = ()
+) -> TopicInfo:
     broker = get_broker(_name(url))
     with broker.lock:
         found = broker.topics.get(topic)

@@ -3,7 +3,7 @@ stream, PUBSUB NUMSUB for a Pub/Sub channel, INFO server for the version. Read-o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
@@ -42,7 +42,9 @@ def _fail(url: BrokerURL, exc: rex.RedisError) -> BrokerConnectionError:
     )
 
 
-def inspect_topic(url: BrokerURL, options: Mapping[str, Any], topic: str) -> TopicInfo:
+def inspect_topic(
+    url: BrokerURL, options: Mapping[str, Any], topic: str, groups: Sequence[str] = ()
+) -> TopicInfo:
     key = encode_text(options["key_prefix"] + topic)
     try:
         with _client(url, options) as client:
