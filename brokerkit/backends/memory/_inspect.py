@@ -31,7 +31,7 @@ def inspect_topic(
         if found is None:
             return TopicInfo(topic=topic, exists=False, notes=_NOTES)
         end = found.end
-        groups = tuple(
+        infos = tuple(
             GroupInfo(
                 name=f"(private: a consumer with group=None, #{name.rsplit('-', 1)[-1]})"
                 if name.startswith("\0private-")
@@ -49,7 +49,7 @@ def inspect_topic(
             messages=len(found.log),
             first_id=str(found.base) if found.log else None,
             last_id=str(end - 1) if found.log else None,
-            groups=groups,
+            groups=infos,
             notes=_NOTES,
         )
 

@@ -8,6 +8,7 @@ credentials and error messages) with every JetStream request bounded by connect_
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ from ...errors import TimeoutError
 from . import capabilities
 from ._driver import AsyncNatsDriver
 
-__all__ = ["inspect_driver", "inspect_topic", "server_info", "server_driver"]
+__all__ = ["inspect_driver", "inspect_topic", "server_driver", "server_info"]
 
 CORE_NOTE = (
     "core NATS (?jetstream=false) retains no messages and keeps no groups: a subject is "
@@ -47,8 +48,11 @@ async def _bounded(driver: AsyncNatsDriver, options: Mapping[str, Any], work: An
     await driver.connect(timeout)
     try:
         try:
-            return await asyncio.wait_for(work(driver), timeout * 4)
-        except asyncio.TimeoutError as exc:
+            async with asyncio.timeout(timeout * 4):
+                return await work(driver)
+        except TimeoutError:
+            raise
+        except builtins.TimeoutError as exc:
             raise TimeoutError(
                 f"nats at {driver.where} did not answer in time", backend=driver.backend
             ) from exc
