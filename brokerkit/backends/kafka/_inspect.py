@@ -9,6 +9,7 @@ password.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
@@ -16,6 +17,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-d
 
 from ..._inspect import GroupInfo, PartitionInfo, TopicInfo
 from ..._url import BrokerURL
+from ...errors import TimeoutError
 from ._common import ErrorMapper, base_config, bootstrap
 
 __all__ = ["inspect_topic", "server_info"]
@@ -54,7 +56,7 @@ def _watermarks(
     for which, spec in specs:
         asked = {TopicPartition(topic, p): spec for p in partitions}
         futures = admin.list_offsets(asked, request_timeout=timeout)
-        ends[which] = {tp.partition: f.result(timeout).offset for tp, f in futures.items()}
+        ends[which] = {tp.partition: f.result(timeout * 2).offset for tp, f in futures.items()}
     return [PartitionInfo(p, ends["low"][p], ends["high"][p]) for p in partitions]
 
 
@@ -69,13 +71,13 @@ def _groups(
     if named:
         candidates = list(dict.fromkeys(named))
     else:
-        listing = admin.list_consumer_groups(request_timeout=timeout).result(timeout)
+        listing = admin.list_consumer_groups(request_timeout=timeout).result(timeout * 2)
         candidates = sorted(g.group_id for g in listing.valid)
     committed: dict[str, dict[int, int]] = {}
     for group in candidates:  # OffsetFetch: one group per request in librdkafka
         asked = [ConsumerGroupTopicPartitions(group)]
         futures = admin.list_consumer_group_offsets(asked, request_timeout=timeout)
-        result = futures[group].result(timeout)
+        result = futures[group].result(timeout * 2)
         found = {
             tp.partition: tp.offset
             for tp in result.topic_partitions or ()
@@ -86,7 +88,7 @@ def _groups(
     if candidates:
         futures = admin.describe_consumer_groups(candidates, request_timeout=timeout)
         for group, future in futures.items():
-            described = future.result(timeout)
+            described = future.result(timeout * 2)
             members[group] = sum(
                 1
                 for m in described.members
@@ -133,8 +135,13 @@ def inspect_topic(
         found = metadata.topics.get(topic)
         if found is None or found.error is not None:
             return TopicInfo(topic=topic, exists=False)
-        parts = _watermarks(admin, topic, sorted(found.partitions), timeout)
-        infos, notes = _groups(admin, topic, parts, groups, timeout)
+        try:
+            parts = _watermarks(admin, topic, sorted(found.partitions), timeout)
+            infos, notes = _groups(admin, topic, parts, groups, timeout)
+        except FutureTimeout as exc:
+            raise TimeoutError(
+                f"Kafka at {errors.servers} did not answer within {timeout:g} s", backend="kafka"
+            ) from exc
     return TopicInfo(
         topic=topic,
         exists=True,
@@ -151,8 +158,8 @@ def server_info(url: BrokerURL, options: Mapping[str, Any]) -> dict[str, str]:
     admin, errors, timeout = _admin(url, options)
     with errors("describe the cluster"):
         try:
-            cluster = admin.describe_cluster(request_timeout=timeout).result(timeout)
-        except KafkaException as exc:
+            cluster = admin.describe_cluster(request_timeout=timeout).result(timeout * 2)
+        except (KafkaException, FutureTimeout) as exc:
             raise errors.connect_error(exc, timeout) from exc
     nodes = len(cluster.nodes or ())
     return {
