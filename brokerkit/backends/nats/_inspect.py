@@ -100,7 +100,10 @@ async def _topic(
         )
     notes = list(NOTES)
     if stream != stream_name:
-        notes.append(f"the topic's subject {subject!r} is captured by stream {stream!r}")
+        notes.append(
+            f"the topic's subject {subject!r} is captured by stream {stream!r}: the "
+            "messages, bytes and sequences are the whole stream's"
+        )
     return TopicInfo(
         topic=topic,
         exists=True,
