@@ -48,9 +48,8 @@ async def _run(url: BrokerURL, options: Mapping[str, Any], work: Any) -> Any:
         transport = driver._live().transport
         assert transport is not None
         try:
-            async with asyncio.timeout(timeout * 4):
-                with driver.errors():
-                    return await work(transport.connection)
+            with driver.errors():  # each request within timeout (see _passive)
+                return await work(transport.connection)
         except TimeoutError:
             raise
         except builtins.TimeoutError as exc:
@@ -61,29 +60,35 @@ async def _run(url: BrokerURL, options: Mapping[str, Any], work: Any) -> Any:
         await driver.close()
 
 
-async def _passive(connection: Any, kind: str, name: str) -> Any:
+async def _passive(connection: Any, kind: str, name: str, timeout: float) -> Any:
     """The DeclareOk of a passive declare, or None when the exchange/queue does not exist
-    (the broker then closes the channel: one channel per look-up)."""
-    channel = await connection.channel()
+    (the broker then closes the channel: one channel per look-up); each request bounded
+    by ``timeout``."""
+    async with asyncio.timeout(timeout):
+        channel = await connection.channel()
     try:
-        if kind == "exchange":
-            return await channel.exchange_declare(exchange=name, passive=True)
-        return await channel.queue_declare(queue=name, passive=True)
+        async with asyncio.timeout(timeout):
+            if kind == "exchange":
+                return await channel.exchange_declare(exchange=name, passive=True)
+            return await channel.queue_declare(queue=name, passive=True)
     except aex.ChannelNotFoundEntity:
         return None
     finally:
         if not channel.is_closed:
-            await channel.close()
+            async with asyncio.timeout(timeout):
+                await channel.close()
 
 
 def inspect_topic(
     url: BrokerURL, options: Mapping[str, Any], topic: str, groups: Sequence[str] = ()
 ) -> TopicInfo:
+    timeout = float(options["connect_timeout"])
+
     async def work(connection: Any) -> TopicInfo:
-        exchange = await _passive(connection, "exchange", exchange_name(topic))
+        exchange = await _passive(connection, "exchange", exchange_name(topic), timeout)
         found = []
         for group in dict.fromkeys(groups):  # one not found: the command says so
-            ok = await _passive(connection, "queue", queue_name(topic, group))
+            ok = await _passive(connection, "queue", queue_name(topic, group), timeout)
             if ok is None:
                 continue
             found.append(GroupInfo(name=group, consumers=ok.consumer_count, lag=ok.message_count))
