@@ -272,3 +272,32 @@ def test_nats_inspect_finds_the_stream_that_captures_the_subject(
     info = json.loads(out)
     assert info["messages"] == 3
     assert any(f"captured by stream {stream!r}" in note for note in info["notes"])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param("amqp", marks=pytest.mark.amqp), pytest.param("kafka", marks=pytest.mark.kafka)],
+)
+def test_inspect_counts_a_live_member(
+    name: str,
+    request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (JetStream only tells the pull requests waiting at the moment, not members.)
+    url = session_url(request, name)
+    topic = f"{SESSION_PREFIX}live-{uuid.uuid4().hex[:8]}"
+    with brokerkit.connect(url) as broker, broker.consumer(topic, group="live") as consumer:
+        produce_one(capsys, monkeypatch, url, topic, 0)
+        message = consumer.receive(timeout=30)  # joined (Kafka: partitions assigned)
+        assert message is not None
+        status, out, err = run(capsys, monkeypatch, "inspect", url, topic, "-g", "live", "--json")
+        assert status == 0, err
+        info = json.loads(out)
+        (live,) = info["groups"]
+        if live["consumers"] is None:  # Tansu: a stable group, its members not listed
+            assert name == "kafka"
+            assert any("did not list the members" in note for note in info["notes"])
+        else:
+            assert live["consumers"] == 1
+        message.ack()

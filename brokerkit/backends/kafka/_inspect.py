@@ -12,7 +12,12 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import (
+    ConsumerGroupState,
+    ConsumerGroupTopicPartitions,
+    KafkaException,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
 from ..._inspect import GroupInfo, PartitionInfo, TopicInfo
@@ -30,6 +35,8 @@ NOTES = (
     "consumers: members of the group with partitions of this topic assigned now",
 )
 PRIVATE = "brokerkit-private-"
+#: Group states in which a group has no members (DescribeGroups lists none, rightly).
+_MEMBERLESS = (ConsumerGroupState.EMPTY, ConsumerGroupState.DEAD)
 
 
 def _admin(url: BrokerURL, options: Mapping[str, Any]) -> tuple[AdminClient, ErrorMapper, float]:
@@ -84,11 +91,17 @@ def _groups(
             if tp.topic == topic and tp.offset >= 0
         }
         committed[group] = found
-    members: dict[str, int] = {}
+    members: dict[str, int | None] = {}
+    states: dict[str, str] = {}
     if candidates:
         futures = admin.describe_consumer_groups(candidates, request_timeout=timeout)
         for group, future in futures.items():
             described = future.result(timeout * 2)
+            if not described.members and described.state not in _MEMBERLESS:
+                # The broker says the group has members but does not list them (Tansu).
+                members[group] = None
+                states[group] = described.state.name.lower()
+                continue
             members[group] = sum(
                 1
                 for m in described.members
@@ -97,10 +110,13 @@ def _groups(
             )
     out = []
     inconsistent = False
+    unlisted = []
     for group in candidates:
         offsets = committed.get(group, {})
         if not offsets and not members.get(group) and not named:
             continue  # a group of other topics
+        if group in states:
+            unlisted.append(f"{group!r} ({states[group]})")
         lag = 0
         for p in parts:
             start = offsets.get(p.partition, p.low)
@@ -113,6 +129,11 @@ def _groups(
                 lag=lag,
                 committed=dict(sorted(offsets.items())),
             )
+        )
+    if unlisted:
+        notes.append(
+            "consumers: the broker did not list the members of group(s) it reports as "
+            "active: " + ", ".join(unlisted)
         )
     if inconsistent:
         notes.append(
