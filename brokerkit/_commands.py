@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -26,7 +26,7 @@ import brokerkit
 
 from . import _registry
 from ._dist import pip_install
-from ._inspect import TopicInfo, get_inspector
+from ._inspect import GroupInfo, TopicInfo, get_inspector
 
 __all__ = ["add_commands", "guarded", "run_handler"]
 
@@ -296,16 +296,20 @@ def _show(info: TopicInfo) -> None:
         print(f"topic {info.topic!r}: does not exist (nothing published, no group)")
     else:
         held = "" if info.messages is None else f", {info.messages} message(s) retained"
+        size = "" if info.bytes is None else f", {info.bytes} bytes"
         ids = f" (ids {info.first_id} .. {info.last_id})" if info.first_id is not None else ""
-        print(f"topic {info.topic!r}: exists{held}{ids}")
+        print(f"topic {info.topic!r}: exists{held}{size}{ids}")
+    for p in info.partitions:
+        print(f"  partition {p.partition}: offsets {p.low} .. {p.high} ({p.high - p.low} retained)")
     if info.groups:
         width = max(5, *(len(g.name) for g in info.groups))
         print(f"  {'group':<{width}}  consumers  pending      lag  last delivered")
         for g in info.groups:
             cells = ["?" if v is None else str(v) for v in (g.consumers, g.pending, g.lag)]
+            extra = "" if not g.redelivered else f"  ({g.redelivered} redelivered)"
             print(
                 f"  {g.name:<{width}}  {cells[0]:>9}  {cells[1]:>7}  {cells[2]:>7}  "
-                f"{g.last_delivered or '-'}"
+                f"{g.last_delivered or '-'}{extra}"
             )
     elif info.exists:
         print("  no groups")
@@ -313,14 +317,28 @@ def _show(info: TopicInfo) -> None:
         print(f"  note: {note}")
 
 
+def _only(info: TopicInfo, named: Sequence[str]) -> TopicInfo:
+    """``info`` with the groups named by --group only (in that order), and a note for each
+    one the broker does not know."""
+    if not named:
+        return info
+    found: dict[str, GroupInfo] = {g.name: g for g in info.groups}
+    missing = [n for n in named if n not in found]
+    notes = [f"group {n!r}: not found on this topic" for n in missing]
+    groups = tuple(found[n] for n in dict.fromkeys(named) if n in found)
+    return replace(info, groups=groups, notes=(*info.notes, *notes))
+
+
 def _inspect(args: argparse.Namespace) -> int:
     url = brokerkit.make_url(args.url)
+    named: list[str] = args.group
     with brokerkit.connect(args.url, connect_timeout=args.timeout) as broker:
         caps = broker.capabilities.as_dict()
         inspector = get_inspector(url)
         info: TopicInfo | None = None
         if inspector is not None:
-            info = inspector.inspect_topic(url, _options(args.url, args.timeout), args.topic)
+            options = _options(args.url, args.timeout)
+            info = _only(inspector.inspect_topic(url, options, args.topic, tuple(named)), named)
     if args.json:
         _print_json({"url": url.render(), "capabilities": caps, **(asdict(info) if info else {})})
         return EXIT_OK
@@ -460,6 +478,15 @@ def add_commands(commands: Any) -> None:
         "as far as the broker tells.",
     )
     _common(inspect, topic=True)
+    inspect.add_argument(
+        "-g",
+        "--group",
+        action="append",
+        default=[],
+        metavar="G",
+        help="show group G only (repeatable); on amqp:// the way to name the groups, as "
+        "AMQP cannot list the queues bound to an exchange",
+    )
     inspect.add_argument("--json", action="store_true", help="one JSON object")
     inspect.set_defaults(handler=_inspect)
 

@@ -2,33 +2,38 @@
 retained messages and its groups (pending, lag), and the server's version.
 
 brokerkit's Broker does not expose these (they are administration, not messaging), so a
-backend may ship an *inspector*: a module with two functions, read-only, that talk to the
-broker through its own client library::
+backend may ship an *inspector*: a module named by its spec (``BackendSpec.inspector``, a
+dotted module path), with two functions, read-only, that talk to the broker through its
+own client library::
 
-    def inspect_topic(url: BrokerURL, options: Mapping[str, Any], topic: str) -> TopicInfo
+    def inspect_topic(
+        url: BrokerURL, options: Mapping[str, Any], topic: str, groups: Sequence[str] = ()
+    ) -> TopicInfo
     def server_info(url: BrokerURL, options: Mapping[str, Any]) -> dict[str, str]
 
 ``options`` are the connection's resolved options (``connect_timeout`` bounds every call).
-A scheme without an inspector still works with every command; ``inspect`` then shows what
-the public API tells (the capabilities) and says so.
+``groups`` are the groups the user named (``brokerkit inspect --group G``): a broker that
+cannot list a topic's groups (AMQP without the management plugin) looks these up; one that
+can may ignore it (the command keeps only the named groups). Errors are brokerkit errors
+naming host:port, never a password. A backend without an inspector still works with every
+command; ``inspect`` then shows what the public API tells (the capabilities) and says so.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import threading
+from collections.abc import Coroutine
 from dataclasses import asdict, dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from ._url import BrokerURL
 
-__all__ = [
-    "INSPECTORS",
-    "GroupInfo",
-    "TopicInfo",
-    "get_inspector",
-    "register_inspector",
-]
+__all__ = ["GroupInfo", "PartitionInfo", "TopicInfo", "get_inspector", "run_coroutine"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,21 @@ class GroupInfo:
     """Retained messages not delivered to the group yet."""
     last_delivered: str | None = None
     """The id of the last message delivered to the group."""
+    redelivered: int | None = None
+    """Messages delivered more than once and not acknowledged yet (JetStream tells)."""
+    committed: dict[int, int] | None = None
+    """Partition -> committed offset (the next message the group reads), on Kafka."""
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    """One partition of a topic (Kafka): its low and high watermarks."""
+
+    partition: int
+    low: int
+    """The oldest offset still retained."""
+    high: int
+    """The offset the next message gets (high - low: retained messages)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +76,9 @@ class TopicInfo:
     """Messages the broker retains for the topic (None: it keeps none or does not tell)."""
     first_id: str | None = None
     last_id: str | None = None
+    bytes: int | None = None
+    """Bytes the broker retains for the topic (None: not told)."""
+    partitions: tuple[PartitionInfo, ...] = ()
     groups: tuple[GroupInfo, ...] = ()
     notes: tuple[str, ...] = field(default=())
     """What the reader should know about these figures (e.g. "Pub/Sub keeps no messages")."""
@@ -64,20 +87,34 @@ class TopicInfo:
         return asdict(self)
 
 
-#: URL scheme -> module of its inspector (``inspect_topic`` and ``server_info``).
-INSPECTORS: dict[str, str] = {
-    "memory": "brokerkit.backends.memory._inspect",
-    "redis": "brokerkit.backends.redis._inspect",
-    "rediss": "brokerkit.backends.redis._inspect",
-}
-
-
-def register_inspector(scheme: str, module: str) -> None:
-    """Use the inspector in ``module`` (a dotted import path) for URLs of ``scheme``."""
-    INSPECTORS[scheme.lower()] = module
-
-
 def get_inspector(url: BrokerURL) -> ModuleType | None:
-    """The inspector module of ``url``'s scheme, or None when the backend has none."""
-    module = INSPECTORS.get(url.scheme.lower())
+    """The inspector module of ``url``'s backend (its spec's ``inspector``), or None when
+    the backend has none."""
+    from ._registry import get_backend
+
+    module = get_backend(url.scheme).inspector
     return importlib.import_module(module) if module is not None else None
+
+
+def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to its end on a fresh event loop, for an inspector over an asyncio
+    client; in a thread when this thread already runs a loop (the commands are sync)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    result: list[T] = []
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(coro))
+        except BaseException as exc:  # handed to the caller
+            error.append(exc)
+
+    thread = threading.Thread(target=target, name="brokerkit-inspect", daemon=True)
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]
+    return result[0]

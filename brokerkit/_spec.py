@@ -75,6 +75,11 @@ class BackendSpec:
     yield its URL, or None to keep the variant's URL; entered once per session."""
     bench_baseline: Any = None
     """Optional ``"module:attr"`` of the raw-client benchmark baseline for this backend."""
+    inspector: str | None = None
+    """Optional dotted module path of the backend's inspector (``brokerkit inspect`` and the
+    server version of ``brokerkit ping``): a module with ``inspect_topic(url, options,
+    topic) -> TopicInfo`` and ``server_info(url, options) -> dict[str, str]``, read-only
+    (see brokerkit/_inspect.py). None: the commands show the capabilities only."""
 
 
 @dataclass(frozen=True)

@@ -256,4 +256,5 @@ spec: BackendSpec = BackendSpec(
     },
     test_cleanup="brokerkit.backends.amqp._testing:cleanup",
     bench_baseline="brokerkit.bench.baselines.amqp:BASELINE",
+    inspector="brokerkit.backends.amqp._inspect",
 )

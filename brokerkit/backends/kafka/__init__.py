@@ -168,4 +168,5 @@ spec: BackendSpec = BackendSpec(
     test_cleanup="brokerkit.backends.kafka._tansu:cleanup",
     test_setup="brokerkit.backends.kafka._tansu:test_setup",
     bench_baseline="brokerkit.bench.baselines.kafka:BASELINE",
+    inspector="brokerkit.backends.kafka._inspect",
 )

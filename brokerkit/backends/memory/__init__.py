@@ -67,4 +67,5 @@ spec: BackendSpec = BackendSpec(
     # {unique}: a fresh broker per test
     test_variants={"memory": "memory://bk-{unique}"},
     bench_baseline="brokerkit.bench.baselines.memory:BASELINE",
+    inspector="brokerkit.backends.memory._inspect",
 )

@@ -7,7 +7,7 @@ sees the program's topics.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ... import __version__
@@ -22,14 +22,16 @@ def _name(url: BrokerURL) -> str:
     return url.host or "default"  # as the driver names it
 
 
-def inspect_topic(url: BrokerURL, options: Mapping[str, Any], topic: str) -> TopicInfo:
+def inspect_topic(
+    url: BrokerURL, options: Mapping[str, Any], topic: str, groups: Sequence[str] = ()
+) -> TopicInfo:
     broker = get_broker(_name(url))
     with broker.lock:
         found = broker.topics.get(topic)
         if found is None:
             return TopicInfo(topic=topic, exists=False, notes=_NOTES)
         end = found.end
-        groups = tuple(
+        infos = tuple(
             GroupInfo(
                 name=f"(private: a consumer with group=None, #{name.rsplit('-', 1)[-1]})"
                 if name.startswith("\0private-")
@@ -47,7 +49,7 @@ def inspect_topic(url: BrokerURL, options: Mapping[str, Any], topic: str) -> Top
             messages=len(found.log),
             first_id=str(found.base) if found.log else None,
             last_id=str(end - 1) if found.log else None,
-            groups=groups,
+            groups=infos,
             notes=_NOTES,
         )
 

@@ -191,4 +191,5 @@ spec: BackendSpec = BackendSpec(
     test_cleanup="brokerkit.backends.nats._cleanup:cleanup",
     test_setup="brokerkit.backends.nats._testing:test_server",
     bench_baseline="brokerkit.bench.baselines.nats:BASELINE",
+    inspector="brokerkit.backends.memphis._inspect",
 )

@@ -182,4 +182,5 @@ spec: BackendSpec = BackendSpec(
     },
     test_cleanup="brokerkit.backends.redis._testing:cleanup",
     bench_baseline="brokerkit.bench.baselines.redis:BASELINE",
+    inspector="brokerkit.backends.redis._inspect",
 )

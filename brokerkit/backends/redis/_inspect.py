@@ -3,7 +3,7 @@ stream, PUBSUB NUMSUB for a Pub/Sub channel, INFO server for the version. Read-o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
@@ -42,7 +42,9 @@ def _fail(url: BrokerURL, exc: rex.RedisError) -> BrokerConnectionError:
     )
 
 
-def inspect_topic(url: BrokerURL, options: Mapping[str, Any], topic: str) -> TopicInfo:
+def inspect_topic(
+    url: BrokerURL, options: Mapping[str, Any], topic: str, groups: Sequence[str] = ()
+) -> TopicInfo:
     key = encode_text(options["key_prefix"] + topic)
     try:
         with _client(url, options) as client:
@@ -60,16 +62,16 @@ def inspect_topic(url: BrokerURL, options: Mapping[str, Any], topic: str) -> Top
                 if "no such key" in str(exc).lower():
                     return TopicInfo(topic=topic, exists=False)
                 raise
-            groups: Any = client.xinfo_groups(key)
+            listed: Any = client.xinfo_groups(key)
             with client.pipeline(transaction=False) as pipe:
-                for g in groups:
+                for g in listed:
                     pipe.xinfo_consumers(key, g["name"])
                 members: Any = pipe.execute()
     except rex.RedisError as exc:
         raise _fail(url, exc) from exc
     first, last = stream.get("first-entry"), stream.get("last-entry")
     infos, handed_back = [], []
-    for g, found in zip(groups, members, strict=True):
+    for g, found in zip(listed, members, strict=True):
         name = _text(g["name"]) or ""
         live = [m for m in found if m["name"] != HANDBACK]
         held = sum(int(m["pending"]) for m in found if m["name"] == HANDBACK)
@@ -90,7 +92,7 @@ def inspect_topic(url: BrokerURL, options: Mapping[str, Any], topic: str) -> Top
             "pending includes messages that closed consumers handed back, for the next "
             "live member to claim: " + ", ".join(handed_back)
         )
-    if any(g.get("lag") is None for g in groups):
+    if any(g.get("lag") is None for g in listed):
         notes.append("lag: Redis cannot tell after entries were deleted or trimmed (or < 7.0)")
     return TopicInfo(
         topic=topic,
