@@ -123,3 +123,46 @@ def test_confluent_kafka_produces_brokerkit_reads(kafka_url: str) -> None:
     assert repeated.headers == {"tag": "b"}  # a repeated name: the last value
     assert (tombstone.value, tombstone.key) == (b"", b"user-1")
     assert stamped.timestamp == 1_700_000_000.0
+
+
+def _murmur2(data: bytes) -> int:
+    """The Java client's key hash (org.apache.kafka.common.utils.Utils.murmur2), unsigned."""
+    m, h = 0x5BD1E995, 0x9747B28C ^ len(data)
+    for i in range(0, len(data) - len(data) % 4, 4):
+        k = int.from_bytes(data[i : i + 4], "little")
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> 24
+        k = (k * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    tail = data[len(data) - len(data) % 4 :]
+    if len(tail) == 3:
+        h ^= tail[2] << 16
+    if len(tail) >= 2:
+        h ^= tail[1] << 8
+    if tail:
+        h = ((h ^ tail[0]) * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    return h ^ (h >> 15)
+
+
+def test_murmur2_partitioner_places_keys_as_the_java_client(kafka_url: str) -> None:
+    # Known values of the Java client's murmur2 (as signed ints), to trust the helper.
+    assert _murmur2(b"21") == -973932308 & 0xFFFFFFFF
+    assert _murmur2(b"abc") == 479470107
+    topic = _topic()
+    keys = [f"user-{i}".encode() for i in range(12)]
+    options = {"partitions": 4, "client_options": {"partitioner": "murmur2_random"}}
+    with brokerkit.connect(kafka_url, **options) as broker:
+        with broker.producer(topic) as producer:
+            for key in keys:
+                producer.send(key, key=key)
+        with broker.consumer(topic, group="billing") as consumer:
+            got: list[Any] = []
+            while len(got) < len(keys):
+                more = consumer.receive_many(max_messages=len(keys), timeout=15)
+                assert more, f"got {len(got)} of {len(keys)} messages"
+                got += more
+    for message in got:
+        partition = int(message.id.partition(":")[0])
+        assert partition == (_murmur2(message.key) & 0x7FFFFFFF) % 4, message.key
