@@ -23,6 +23,8 @@ from brokerkit.testing import SESSION_PREFIX
 
 nats = pytest.importorskip("nats")
 
+from brokerkit.backends.nats._codec import decode_headers  # noqa: E402
+
 pytestmark = pytest.mark.nats
 
 HOST, PORT = "127.0.0.1", 4222
@@ -195,3 +197,38 @@ async def test_memphis_station_both_ways(nc: Any, topic: str) -> None:
             assert (second.value, second.key, second.headers) == (b"plain", None, {"region": "us"})
             await first.ack()
             await second.ack()
+
+
+def test_foreign_brokerkit_headers_stay_ordinary_headers() -> None:
+    """A brokerkit-headers / brokerkit-key-b64 header brokerkit did not write (not a JSON
+    object of strings, not base64) is kept as it is, not an error that loses the message."""
+    assert decode_headers({"brokerkit-headers": "not json", "a": "1"}) == (
+        None,
+        {"brokerkit-headers": "not json", "a": "1"},
+    )
+    assert decode_headers({"brokerkit-headers": '["a"]'}) == (None, {"brokerkit-headers": '["a"]'})
+    assert decode_headers({"brokerkit-headers": '{"a": 1}'}) == (
+        None,
+        {"brokerkit-headers": '{"a": 1}'},
+    )
+    assert decode_headers({"brokerkit-key-b64": "%%%"}) == (None, {"brokerkit-key-b64": "%%%"})
+    # brokerkit's own still decode.
+    assert decode_headers({"brokerkit-headers": '{"a b":"1"}', "brokerkit-key-b64": "/wA="}) == (
+        b"\xff\x00",
+        {"a b": "1"},
+    )
+
+
+async def test_jetstream_foreign_brokerkit_headers_are_read(nc: Any, topic: str) -> None:
+    async with (
+        brokerkit.connect_async(URL) as broker,
+        broker.consumer(topic, group="billing") as consumer,
+    ):
+        js = nc.jetstream()
+        await js.publish(topic, b"a", headers={"brokerkit-headers": "v1"})
+        await js.publish(topic, b"b", headers={"brokerkit-key-b64": "not base64!"})
+        a, b = await consumer.receive_many(max_messages=2, timeout=10)
+        assert (a.value, a.key, a.headers) == (b"a", None, {"brokerkit-headers": "v1"})
+        assert (b.value, b.key, b.headers) == (b"b", None, {"brokerkit-key-b64": "not base64!"})
+        await a.ack()
+        await b.ack()
