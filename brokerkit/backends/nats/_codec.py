@@ -123,15 +123,40 @@ def decode_headers(
     if text is not None:
         key = text.encode()
     else:
-        b64 = raw.pop(H_KEY_B64, None)
+        b64 = raw.get(H_KEY_B64)
         if b64 is not None:
-            key = base64.b64decode(b64)
-    packed = raw.pop(H_PACKED, None)
+            key = _b64(b64)
+            if key is not None:
+                del raw[H_KEY_B64]
+    packed = raw.get(H_PACKED)
     for name in drop:
         raw.pop(name, None)
     if packed is not None:
-        raw.update(json.loads(packed))
+        unpacked = _unpack(packed)
+        if unpacked is not None:
+            del raw[H_PACKED]
+            raw.update(unpacked)
     return key, (raw or None)
+
+
+def _b64(text: str) -> bytes | None:
+    """A brokerkit-key-b64 value, None when it is not base64 (another writer's header)."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        return None
+
+
+def _unpack(text: str) -> dict[str, str] | None:
+    """A brokerkit-headers value, None when it is not a JSON object of strings (another
+    writer's header, which then stays as it is)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if type(value) is not dict or not all(type(v) is str for v in value.values()):
+        return None
+    return value
 
 
 def ack_fields(reply: str) -> tuple[int, str, float]:
