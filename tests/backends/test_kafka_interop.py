@@ -152,8 +152,8 @@ def test_murmur2_partitioner_places_keys_as_the_java_client(kafka_url: str) -> N
     assert _murmur2(b"abc") == 479470107
     topic = _topic()
     keys = [f"user-{i}".encode() for i in range(12)]
-    options = {"partitions": 4, "client_options": {"partitioner": "murmur2_random"}}
-    with brokerkit.connect(kafka_url, **options) as broker:
+    client = {"partitioner": "murmur2_random"}
+    with brokerkit.connect(kafka_url, partitions=4, client_options=client) as broker:
         with broker.producer(topic) as producer:
             for key in keys:
                 producer.send(key, key=key)

@@ -83,7 +83,7 @@ async def _raw_hpub(subject: str, header_block: bytes, payload: bytes) -> None:
 @pytest.mark.parametrize("query", ["", "?jetstream=false"], ids=["jetstream", "core"])
 async def test_brokerkit_publishes_nats_py_reads(nc: Any, topic: str, query: str) -> None:
     sub = await nc.subscribe(topic)  # the topic is the subject
-    guarantee = "at-most-once" if query else "at-least-once"
+    guarantee = brokerkit.Guarantee.AT_MOST_ONCE if query else brokerkit.Guarantee.AT_LEAST_ONCE
     async with (
         brokerkit.connect_async(URL + query) as broker,
         broker.producer(topic, guarantee=guarantee) as producer,
