@@ -533,9 +533,12 @@ class CoreProducer:
                 if key is None and not headers and extra is None:
                     await pub(subject, value)
                 else:
-                    hdrs = encode_headers(key, headers)
-                    if extra:
-                        _add_missing(hdrs, extra)
+                    if key is None and not headers and extra:  # the producer's own headers only
+                        hdrs = dict(extra)
+                    else:
+                        hdrs = encode_headers(key, headers)
+                        if extra:
+                            _add_missing(hdrs, extra)
                     if len(value) > self._near_limit:
                         refused = self._too_large(value, hdrs)
                         if refused is not None:
@@ -590,9 +593,12 @@ class JetStreamProducer(CoreProducer):
                     if key is None and not headers and extra is None:
                         append(await pub(subject, value, None))
                     else:
-                        hdrs = encode_headers(key, headers)
-                        if extra:
-                            _add_missing(hdrs, extra)
+                        if key is None and not headers and extra:  # the producer's own headers only
+                            hdrs = dict(extra)
+                        else:
+                            hdrs = encode_headers(key, headers)
+                            if extra:
+                                _add_missing(hdrs, extra)
                         if len(value) > self._near_limit:
                             refused = self._too_large(value, hdrs)
                             if refused is not None:
@@ -943,7 +949,8 @@ class PullConsumer:
             return []
         popleft = buf.popleft
         out = [popleft() for _ in range(count)]
-        self._unsettled.update([d[0] for d in out])  # the tokens
+        if not self._at_most_once:  # at-most-once: acked by fetch() before it returns
+            self._unsettled.update([d[0] for d in out])  # the tokens
         return out
 
     # -- settling -------------------------------------------------------------------------
