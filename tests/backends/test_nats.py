@@ -515,6 +515,32 @@ async def test_core_nats_queue_groups_share_and_private_consumers_see_all(
         await drv.close()
 
 
+@pytest.mark.parametrize("direct", [True, False], ids=["read-loop", "callback"])
+async def test_subscriptions_deliver_with_or_without_nats_py_s_future_path(
+    shared_nats: str, direct: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Messages, PubAcks and ack confirmations reach the driver from nats-py's read loop
+    (its subscribe(future=...) path) where nats-py has it, through a callback where not."""
+    from brokerkit.backends.nats import _driver
+
+    if direct:
+        assert _driver.DIRECT_DELIVERY  # the nats-py under test has the path: it is used
+    monkeypatch.setattr(_driver, "DIRECT_DELIVERY", direct)
+    for query in ("", "?jetstream=false"):
+        drv = await open_driver(shared_nats + query)
+        try:
+            topic = _topic()
+            guarantee = Guarantee.AT_MOST_ONCE if query else Guarantee.AT_LEAST_ONCE
+            consumer = await drv.open_consumer(topic, "g", ConsumerConfig(guarantee=guarantee))
+            producer = await drv.open_producer(topic, ProducerConfig(guarantee=guarantee))
+            records = [(b"%d" % i, None, None) for i in range(50)]
+            assert await publish(producer, records) is None
+            got = await fetch_n(consumer, 50, settle="none" if query else "ack")
+            assert [d.value for d in got] == [r[0] for r in records]
+        finally:
+            await drv.close()
+
+
 # -- memphis:// ----------------------------------------------------------------------------
 
 
