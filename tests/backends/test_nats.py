@@ -29,7 +29,7 @@ import brokerkit
 from brokerkit._api import _prepare
 from brokerkit._registry import get_backend
 from brokerkit._spec import ConsumerConfig, ProducerConfig, resolve_object
-from brokerkit._types import H_MESSAGE_ID, Commit, Guarantee
+from brokerkit._types import H_MESSAGE_ID, Commit, Delivery, Guarantee
 from brokerkit.backends.nats._codec import (
     ack_fields,
     decode_headers,
@@ -97,11 +97,17 @@ async def publish(producer: Any, records: list[Any], timeout: float = 10) -> Any
     return await producer.wait(await producer.publish(records, timeout), timeout)
 
 
+async def fetch(consumer: Any, n: int, timeout: float) -> list[Delivery]:
+    """The driver's fetch, as Delivery records (the driver hands plain tuples in their
+    field order, which the core reads by position)."""
+    return [Delivery(*d) for d in await consumer.fetch(n, timeout)]
+
+
 async def fetch_n(consumer: Any, n: int, timeout: float = 10, settle: str = "ack") -> list[Any]:
     out: list[Any] = []
     deadline = time.monotonic() + timeout
     while len(out) < n and time.monotonic() < deadline:
-        batch = await consumer.fetch(n - len(out), 0.5)
+        batch = await fetch(consumer, n - len(out), 0.5)
         out.extend(batch)
         if settle == "ack" and batch:
             await consumer.settle([d.token for d in batch], [], True)
@@ -352,7 +358,7 @@ async def test_groups_share_and_each_group_sees_everything(driver: Any) -> None:
     deadline = time.monotonic() + 10
     while len(got_a) < 100 and time.monotonic() < deadline:
         for member in (a1, a2):
-            batch = await member.fetch(7, 0.1)
+            batch = await fetch(member, 7, 0.1)
             got_a.extend(batch)
             await member.settle([d.token for d in batch], [], False)
     assert sorted(d.value for d in got_a) == sorted(d.value for d in got_b)
@@ -416,6 +422,8 @@ async def test_at_most_once_fetch_is_acked_before_it_returns(driver: Any) -> Non
     assert len(got) == 10
     await asyncio.sleep(1.0)  # past the ack deadline: nothing comes back
     assert await consumer.fetch(10, 0.3) == []
+    # Acked as fetched: nothing is kept to hand back at close (the set grew for ever).
+    assert not consumer._unsettled
 
 
 async def test_private_group_is_removed_at_close(driver: Any) -> None:
@@ -492,6 +500,32 @@ async def test_core_nats_queue_groups_share_and_private_consumers_see_all(
         await drv.close()
 
 
+@pytest.mark.parametrize("direct", [True, False], ids=["read-loop", "callback"])
+async def test_subscriptions_deliver_with_or_without_nats_py_s_future_path(
+    shared_nats: str, direct: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Messages, PubAcks and ack confirmations reach the driver from nats-py's read loop
+    (its subscribe(future=...) path) where nats-py has it, through a callback where not."""
+    from brokerkit.backends.nats import _driver
+
+    if direct:
+        assert _driver.DIRECT_DELIVERY  # the nats-py under test has the path: it is used
+    monkeypatch.setattr(_driver, "DIRECT_DELIVERY", direct)
+    for query in ("", "?jetstream=false"):
+        drv = await open_driver(shared_nats + query)
+        try:
+            topic = _topic()
+            guarantee = Guarantee.AT_MOST_ONCE if query else Guarantee.AT_LEAST_ONCE
+            consumer = await drv.open_consumer(topic, "g", ConsumerConfig(guarantee=guarantee))
+            producer = await drv.open_producer(topic, ProducerConfig(guarantee=guarantee))
+            records = [(b"%d" % i, None, None) for i in range(50)]
+            assert await publish(producer, records) is None
+            got = await fetch_n(consumer, 50, settle="none" if query else "ack")
+            assert [d.value for d in got] == [r[0] for r in records]
+        finally:
+            await drv.close()
+
+
 # -- memphis:// ----------------------------------------------------------------------------
 
 
@@ -557,13 +591,13 @@ async def test_memphis_producer_headers_and_poison_messages_go_to_the_dls(
         seen: list[Any] = []
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and len([d for d in seen if d.value == b"good"]) < 1:
-            batch = await consumer.fetch(5, 0.3)
+            batch = await fetch(consumer, 5, 0.3)
             seen.extend(batch)
             good = [d.token for d in batch if d.value == b"good"]
             bad = [(d.token, None) for d in batch if d.value != b"good"]
             await consumer.settle(good, bad, True)
         for _ in range(3):  # let the poison message come round again
-            batch = await consumer.fetch(5, 0.3)
+            batch = await fetch(consumer, 5, 0.3)
             seen.extend(batch)
             await consumer.settle([], [(d.token, None) for d in batch], True)
         poison = [d for d in seen if d.value == b"poison"]
@@ -737,7 +771,7 @@ async def _stream_through_a_restart(server: PrivateNats, restart: Any) -> None:
                     else:
                         failed += 1
         try:
-            got = await consumer.fetch(500, 0.05)
+            got = await fetch(consumer, 500, 0.05)
             received.update(d.value for d in got)
             await consumer.settle([d.token for d in got], [], True)
             acked.update(d.value for d in got)

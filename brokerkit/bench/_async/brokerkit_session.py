@@ -59,19 +59,26 @@ class _Sender:
 
 
 class _Receiver:
-    __slots__ = ("_consumer", "_messages", "_single")
+    """Keeps the messages of the last receive only where ack() needs them (at-least-once):
+    messages kept until the next receive outlive the garbage collector's young generations,
+    which a loop that handles each message and lets it go does not pay."""
 
-    def __init__(self, consumer: brokerkit.AsyncConsumer, single: bool) -> None:
+    __slots__ = ("_acked", "_consumer", "_messages", "_single")
+
+    def __init__(self, consumer: brokerkit.AsyncConsumer, single: bool, acked: bool) -> None:
         self._consumer = consumer
         self._single = single
+        self._acked = acked
         self._messages: list[brokerkit.AsyncMessage] = []
 
     async def receive(self, max_messages: int, timeout: float) -> list[bytes]:
         if self._single:
             message = await self._consumer.receive(timeout)
-            self._messages = messages = [message] if message is not None else []
+            messages = [message] if message is not None else []
         else:
-            self._messages = messages = await self._consumer.receive_many(max_messages, timeout)
+            messages = await self._consumer.receive_many(max_messages, timeout)
+        if self._acked:
+            self._messages = messages
         return [m.value for m in messages]
 
     async def ack(self) -> None:
@@ -106,7 +113,8 @@ class AsyncBrokerkitSession:
         group = None if self._setup.fanout else GROUP
         consumer = self._broker.consumer(topic, group, **self._consumer_options)
         await self._stack.enter_async_context(consumer)
-        return _Receiver(consumer, self._receive_one)
+        acked = self._setup.workload.guarantee == "at-least-once"
+        return _Receiver(consumer, self._receive_one, acked)
 
     async def close(self) -> None:
         try:

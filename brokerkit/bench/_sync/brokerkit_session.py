@@ -60,19 +60,26 @@ class _Sender:
 
 
 class _Receiver:
-    __slots__ = ("_consumer", "_messages", "_single")
+    """Keeps the messages of the last receive only where ack() needs them (at-least-once):
+    messages kept until the next receive outlive the garbage collector's young generations,
+    which a loop that handles each message and lets it go does not pay."""
 
-    def __init__(self, consumer: brokerkit.Consumer, single: bool) -> None:
+    __slots__ = ("_acked", "_consumer", "_messages", "_single")
+
+    def __init__(self, consumer: brokerkit.Consumer, single: bool, acked: bool) -> None:
         self._consumer = consumer
         self._single = single
+        self._acked = acked
         self._messages: list[brokerkit.Message] = []
 
     def receive(self, max_messages: int, timeout: float) -> list[bytes]:
         if self._single:
             message = self._consumer.receive(timeout)
-            self._messages = messages = [message] if message is not None else []
+            messages = [message] if message is not None else []
         else:
-            self._messages = messages = self._consumer.receive_many(max_messages, timeout)
+            messages = self._consumer.receive_many(max_messages, timeout)
+        if self._acked:
+            self._messages = messages
         return [m.value for m in messages]
 
     def ack(self) -> None:
@@ -107,7 +114,8 @@ class SyncBrokerkitSession:
         group = None if self._setup.fanout else GROUP
         consumer = self._broker.consumer(topic, group, **self._consumer_options)
         self._stack.enter_context(consumer)
-        return _Receiver(consumer, self._receive_one)
+        acked = self._setup.workload.guarantee == "at-least-once"
+        return _Receiver(consumer, self._receive_one, acked)
 
     def close(self) -> None:
         try:

@@ -119,10 +119,12 @@ class _PullReceiver:
 
     async def receive(self, max_messages: int, timeout: float) -> list[bytes]:
         try:
-            self._msgs = await self._sub.fetch(max_messages, timeout=max(timeout, 0.001))
+            msgs = await self._sub.fetch(max_messages, timeout=max(timeout, 0.001))
         except nats.errors.TimeoutError:
-            self._msgs = []
-        return [m.data for m in self._msgs]
+            msgs = []
+        if self._acked:  # kept for ack() only, as the brokerkit receiver does
+            self._msgs = msgs
+        return [m.data for m in msgs]
 
     async def ack(self) -> None:
         if self._acked:
