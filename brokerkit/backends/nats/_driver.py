@@ -981,25 +981,28 @@ class PullConsumer:
                 future.set_result(None)
 
     async def _ack_sync(self, tokens: Sequence[str], payload: bytes = ACK) -> None:
-        """Ack with a reply subject: return once the server confirmed every ack."""
+        """Ack, and return once the server confirmed every ack. The server handles one
+        connection's acks of a consumer in order, so only the last one asks for a reply:
+        its answer covers those before it (one reply per batch, not per message)."""
         if not tokens:
             return
         self._ack_seq += 1
         reply = f"{self._ack_inbox}.{self._ack_seq}"
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        state: list[Any] = [len(tokens), future, None]
+        state: list[Any] = [1, future, None]
         self._ack_batches[reply] = state
         pub = self._nc.publish
         try:
-            for token in tokens:
-                await pub(token, payload, reply=reply)
+            for token in tokens[:-1]:
+                await pub(token, payload)
+            await pub(tokens[-1], payload, reply=reply)
             timeout = self._driver.options["request_timeout"]
             try:
                 await asyncio.wait_for(future, timeout)
             except builtins.TimeoutError:
                 raise TimeoutError(
-                    f"nats at {self._driver.where} did not confirm {state[0]} of "
-                    f"{len(tokens)} acks within {timeout} s",
+                    f"nats at {self._driver.where} did not confirm {len(tokens)} acks "
+                    f"within {timeout} s",
                     backend=self._driver.backend,
                 ) from None
         finally:
