@@ -8,6 +8,7 @@ at-least-once consumers ``ack()`` every message.
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
+from functools import partial
 from typing import Any
 
 import brokerkit
@@ -26,9 +27,6 @@ class _Sender:
         self._single = single
         self._mode = mode
 
-    async def _confirmed(self, value: bytes, key: bytes | None) -> None:
-        await self._producer.send(value, key, wait=True)
-
     async def send(self, values: list[bytes], keys: list[bytes] | None) -> None:
         producer = self._producer
         mode = self._mode
@@ -41,9 +39,10 @@ class _Sender:
                 for value, key in zip(values, keys, strict=True):
                     await send(value, key)
         elif mode == "confirmed":
+            # Each caller awaits send() itself, as a web handler would: no wrapper of ours.
             ks: list[bytes | None] = list(keys) if keys is not None else [None] * len(values)
             pairs = list(zip(values, ks, strict=True))
-            await acall_concurrently(self._confirmed, pairs)
+            await acall_concurrently(partial(producer.send, wait=True), pairs)
         elif self._single and len(values) == 1:
             await producer.send(values[0], keys[0] if keys is not None else None)
         elif keys is None:
