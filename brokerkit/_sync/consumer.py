@@ -86,16 +86,14 @@ class Message:
     _handed: float
 
     def __init__(self, consumer: Consumer, topic: str, delivery: Delivery) -> None:
+        # By position: a driver may hand plain tuples in Delivery's field order.
+        token, self.id, self.value, self.key, headers, self.timestamp, self.delivery_count = (
+            delivery
+        )
         self._consumer = consumer
         self._settled = False
-        self._token = delivery.token
-        self.id = delivery.id
-        self.value = delivery.value
-        self.key = delivery.key
-        headers = delivery.headers
+        self._token = token
         self.headers = headers if headers is not None else {}
-        self.timestamp = delivery.timestamp
-        self.delivery_count = delivery.delivery_count
         self.topic = topic
 
     def __repr__(self) -> str:
@@ -379,7 +377,7 @@ class Consumer(Openable):
                     self._track(raw, self._offsets)
                 msgs = [Message(self, topic, d) for d in raw]
                 # Per batch, not per message: size the next fetch from two samples.
-                size = len(raw[0].value) + len(raw[-1].value)
+                size = len(raw[0][2]) + len(raw[-1][2])  # the values
                 cap = self._cap = max(1, 2 * self._prefetch_bytes // (size or 1))
                 self._ahead = min(self._prefetch, cap)
                 if self._limit is not None:
@@ -462,7 +460,7 @@ class Consumer(Openable):
         run_part: Any = None
         run: list[int] = []
         for delivery in raw:
-            part, offset = delivery.token
+            part, offset = delivery[0]  # the token
             if part != run_part:
                 if run:
                     offsets.delivered_many(run_part, run)

@@ -64,7 +64,8 @@ class SyncProducerDriver(Protocol):
 class SyncConsumerDriver(Protocol):
     def fetch(self, max_messages: int, timeout: float | None) -> Sequence[Delivery]:
         """Return up to ``max_messages`` deliveries, waiting at most ``timeout`` seconds
-        (``None``: no bound) for the first one; an empty sequence when none came.
+        (``None``: no bound) for the first one; an empty sequence when none came. (A
+        delivery may be a plain tuple in :class:`Delivery`'s field order: see there.)
 
         Against a broker that is gone or stopped answering, return or raise
         (BrokerConnectionError / brokerkit.TimeoutError) within about ``timeout`` plus the
