@@ -63,14 +63,14 @@ from .._compat import arun_blocking, arun_bounded, executor
 SLICE = 0.2
 #: Redelivered (partition, offset) -> delivery count entries kept per consumer.
 MAX_COUNTS = 100_000
-# confluent Message methods, to decode a batch a field at a time with map()
-_error = Message.error
-_partition = Message.partition
-_offset = Message.offset
-_headers = Message.headers
-_value = Message.value
-_key = Message.key
-_timestamp = Message.timestamp
+#: confluent Message methods (typed loosely), to decode a batch a field at a time with map()
+_error: Any = Message.error
+_partition: Any = Message.partition
+_offset: Any = Message.offset
+_headers: Any = Message.headers
+_value: Any = Message.value
+_key: Any = Message.key
+_timestamp: Any = Message.timestamp
 NONES = itertools.repeat(None)
 ONES = itertools.repeat(1)
 #: Pause before retrying a produce() refused by a full local queue.
@@ -453,6 +453,7 @@ class AsyncKafkaConsumer:
                 headers,
                 stamps,
                 ONES,
+                strict=False,
             )
         )
 
