@@ -42,19 +42,23 @@ class OffsetTracker:
 
     def ack(self, partition: Hashable, offset: int) -> None:
         part = self._parts.get(partition)
-        if part is None or not part.outstanding or offset < part.outstanding[0]:
-            return  # unknown, revoked, or already committed: nothing to do
+        if part is None:
+            return  # unknown or revoked
         outstanding = part.outstanding
-        if offset != outstanding[0]:
-            part.acked.add(offset)
-            return
+        if not outstanding:
+            return  # already committed
+        first = outstanding[0]
+        if offset != first:
+            if offset > first:
+                part.acked.add(offset)
+            return  # out of order (waits for ``first``), or already committed
         outstanding.popleft()
-        last = offset
         acked = part.acked
-        while outstanding and outstanding[0] in acked:
-            last = outstanding.popleft()
-            acked.discard(last)
-        part.committable = part.position = last + 1
+        if acked:  # acks that came ahead of this one
+            while outstanding and outstanding[0] in acked:
+                offset = outstanding.popleft()
+                acked.discard(offset)
+        part.committable = part.position = offset + 1
 
     def positions(self) -> dict[Hashable, int]:
         """Partitions whose safe position advanced since the last call -> next offset to commit."""

@@ -27,7 +27,7 @@ import brokerkit
 from brokerkit._options import COMMON_OPTIONS
 from brokerkit._policy.acks import OffsetTracker
 from brokerkit._spec import ConsumerConfig, ProducerConfig
-from brokerkit._types import Commit, Guarantee
+from brokerkit._types import Commit, Delivery, Guarantee
 from brokerkit._url import make_url
 from brokerkit.testing import SESSION_PREFIX
 
@@ -131,7 +131,7 @@ class Member:
         self.seen: list[Any] = []
 
     def take(self, n: int, timeout: float) -> list[Any]:
-        got: list[Any] = self.consumer.fetch(n, timeout)
+        got = [Delivery._make(d) for d in self.consumer.fetch(n, timeout)]
         for d in got:
             self.offsets.delivered(*d.token)
         self.seen.extend(got)
@@ -222,7 +222,7 @@ async def test_round_trip_async_and_committed_offsets(
         consumer = await drv.open_consumer(topic, group, ConsumerConfig(offsets=offsets))
         got: list[Any] = []
         while len(got) < 1000:
-            batch = await consumer.fetch(256, 5)
+            batch = [Delivery._make(d) for d in await consumer.fetch(256, 5)]
             assert batch, "messages stopped coming"
             for d in batch:
                 offsets.delivered(*d.token)
@@ -299,7 +299,7 @@ def test_nack_redelivers_it_and_the_later_ones_with_counts(
         again: list[Any] = []
         deadline = time.monotonic() + 10
         while len(again) < 3 and time.monotonic() < deadline:
-            again.extend(member.consumer.fetch(10, 1))
+            again.extend(Delivery._make(d) for d in member.consumer.fetch(10, 1))
         assert [d.token[1] for d in again] == [2, 3, 4]
         assert [d.delivery_count for d in again] == [2, 2, 2]
         assert again[0].value == got[2].value
@@ -487,7 +487,7 @@ async def test_two_members_join_and_leave_mid_stream(
             consumer = await drv.open_consumer(topic, group, ConsumerConfig(offsets=offsets))
             try:
                 while not stop.is_set():
-                    batch = await consumer.fetch(100, 0.2)
+                    batch = [Delivery._make(d) for d in await consumer.fetch(100, 0.2)]
                     for d in batch:
                         offsets.delivered(*d.token)
                         offsets.ack(*d.token)
