@@ -530,12 +530,7 @@ class CoreProducer:
                 if key is None and not headers and extra is None:
                     await pub(subject, value)
                 else:
-                    if key is None and not headers and extra:  # the producer's own headers only
-                        hdrs = dict(extra)
-                    else:
-                        hdrs = encode_headers(key, headers)
-                        if extra:
-                            _add_missing(hdrs, extra)
+                    hdrs = _wire_headers(key, headers, extra)
                     if len(value) > self._near_limit:
                         refused = self._too_large(value, hdrs)
                         if refused is not None:
@@ -590,12 +585,7 @@ class JetStreamProducer(CoreProducer):
                     if key is None and not headers and extra is None:
                         append(await pub(subject, value, None))
                     else:
-                        if key is None and not headers and extra:  # the producer's own headers only
-                            hdrs = dict(extra)
-                        else:
-                            hdrs = encode_headers(key, headers)
-                            if extra:
-                                _add_missing(hdrs, extra)
+                        hdrs = _wire_headers(key, headers, extra)
                         if len(value) > self._near_limit:
                             refused = self._too_large(value, hdrs)
                             if refused is not None:
@@ -1078,6 +1068,19 @@ class PullConsumer:
                 await js.delete_consumer(self._stream, self._name)
             else:
                 await nc.flush(timeout=max(1, int(timeout or 5)))
+
+
+def _wire_headers(
+    key: bytes | None, headers: Mapping[str, str] | None, extra: dict[str, str] | None
+) -> dict[str, str]:
+    """The NATS headers of a record with a key or headers, or of a producer with headers
+    of its own (memphis://), those the record carries first."""
+    if key is None and not headers and extra:  # the producer's own headers only
+        return dict(extra)
+    hdrs = encode_headers(key, headers)
+    if extra:
+        _add_missing(hdrs, extra)
+    return hdrs
 
 
 def _add_missing(headers: dict[str, str], extra: dict[str, str]) -> None:
