@@ -21,14 +21,13 @@ command; ``inspect`` then shows what the public API tells (the capabilities) and
 
 from __future__ import annotations
 
-import asyncio
 import importlib
-import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from types import ModuleType
 from typing import Any, TypeVar
 
+from ._portal import Portal
 from ._url import BrokerURL
 
 __all__ = ["GroupInfo", "PartitionInfo", "TopicInfo", "get_inspector", "run_coroutine"]
@@ -96,25 +95,12 @@ def get_inspector(url: BrokerURL) -> ModuleType | None:
     return importlib.import_module(module) if module is not None else None
 
 
-def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` to its end on a fresh event loop, for an inspector over an asyncio
-    client; in a thread when this thread already runs a loop (the commands are sync)."""
+def run_coroutine(fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+    """Run ``fn(*args)`` for an inspector over an asyncio client, on the background loop
+    the sync API already uses (the commands are sync): the same portal, not a loop of its
+    own."""
+    portal = Portal()
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    result: list[T] = []
-    error: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            result.append(asyncio.run(coro))
-        except BaseException as exc:  # handed to the caller
-            error.append(exc)
-
-    thread = threading.Thread(target=target, name="brokerkit-inspect", daemon=True)
-    thread.start()
-    thread.join()
-    if error:
-        raise error[0]
-    return result[0]
+        return portal.call(fn, *args)
+    finally:
+        portal.release()

@@ -94,7 +94,7 @@ def inspect_topic(
             found.append(GroupInfo(name=group, consumers=ok.consumer_count, lag=ok.message_count))
         return TopicInfo(topic=topic, exists=exchange is not None, groups=tuple(found), notes=NOTES)
 
-    result: TopicInfo = run_coroutine(_run(url, options, work))
+    result: TopicInfo = run_coroutine(_run, url, options, work)
     return result
 
 
@@ -115,5 +115,5 @@ def server_info(url: BrokerURL, options: Mapping[str, Any]) -> dict[str, str]:
             "client": f"aio-pika {aio_pika.__version__}",
         }
 
-    result: dict[str, str] = run_coroutine(_run(url, options, work))
+    result: dict[str, str] = run_coroutine(_run, url, options, work)
     return result

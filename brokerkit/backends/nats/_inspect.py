@@ -131,7 +131,7 @@ def inspect_driver(
     async def work(d: AsyncNatsDriver) -> TopicInfo:
         return await _topic(d, topic, groups, label)
 
-    result: TopicInfo = run_coroutine(_bounded(driver, options, work))
+    result: TopicInfo = run_coroutine(_bounded, driver, options, work)
     return result
 
 
@@ -157,7 +157,7 @@ def server_driver(
             "client": f"nats-py {nats.aio.client.__version__}",
         }
 
-    result: dict[str, str] = run_coroutine(_bounded(driver, options, work))
+    result: dict[str, str] = run_coroutine(_bounded, driver, options, work)
     return result
 
 
