@@ -649,3 +649,35 @@ async def test_sync_run_called_where_an_event_loop_runs(processor_url: str) -> N
     proc.run(processor_url, topics=topic, group=group)
     assert got == [b"only"]
     assert not proc.running
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_acks_handed_over_together_reach_the_instrumentation(
+    processor_url: str, kind: str
+) -> None:
+    """A lane hands its acks to the consumer in one call: each still makes an ack event,
+    so metrics and traces count a processor's messages like any other consumer's."""
+    acked: list[bytes] = []
+
+    class Acks(brokerkit.Instrumentation):
+        def ack(self, endpoint: brokerkit.Endpoint, message: Any, seconds: float) -> None:
+            acked.append(message.value)
+
+    topic, group = unique_topic(), unique_group()
+    proc = Processor()
+    seen: list[bytes] = []
+
+    @handler(proc, lambda m: True, kind)
+    def take(message: Any, ctx: HandlingContext) -> None:
+        seen.append(message.value)
+
+    values = [b"m%d" % i for i in range(20)]
+    hook = Acks()
+    brokerkit.instrument(hook)
+    try:
+        async with Running(proc, processor_url, topic, group):
+            await publish(processor_url, topic, [(v, None, {}) for v in values])
+            await wait_for(lambda: set(values) <= set(seen), "every message handled")
+    finally:
+        brokerkit.uninstrument(hook)
+    assert sorted(set(acked)) == sorted(values)

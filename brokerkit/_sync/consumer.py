@@ -525,10 +525,13 @@ class Consumer(Openable):
             )
         tokens: list[Any] = []
         append = tokens.append
+        hooks = self._hooks
         for msg in msgs:
             if not msg._settled:
                 msg._settled = True
                 append(msg._token)
+                if hooks is not None:
+                    hooks.ack(self._endpoint, msg, self._held(msg))
         offsets = self._offsets
         if offsets is not None:
             for token in tokens:
@@ -581,6 +584,23 @@ class Consumer(Openable):
                 monotonic() - started,
                 error,
             )
+
+    def _settle_confirmed(
+        self,
+        drv: SyncConsumerDriver,
+        acks: Sequence[Any],
+        nacks: Sequence[tuple[Any, float | None]],
+        until: float | None = None,
+    ) -> None:
+        """A confirmed settle: retried on a lost connection up to reconnect_timeout from
+        now (or ``until``), then the commit event."""
+        started = monotonic()
+        try:
+            drv.settle(acks, nacks, True)
+        except LOST as exc:
+            deadline = started + self._reconnect if until is None else until
+            self._settle_again(drv, acks, nacks, exc, deadline)
+        self._committed(acks, started, None)
 
     def _settle_again(
         self,
@@ -641,12 +661,7 @@ class Consumer(Openable):
             return
         acks = self._take_acks()
         if acks:
-            started = monotonic()
-            try:
-                drv.settle(acks, (), True)
-            except LOST as exc:
-                self._settle_again(drv, acks, (), exc, started + self._reconnect)
-            self._committed(acks, started, None)
+            self._settle_confirmed(drv, acks, ())
 
     def _nack(self, msg: Message, requeue: bool, delay: float | None) -> None:
         if self._batcher is None:
@@ -691,14 +706,8 @@ class Consumer(Openable):
         # Pending acks go in the same call: one settle() for the batch. A nack returns
         # once the message is handed back.
         acks = self._take_acks() if self._batcher.tokens else []
-        nacks = ((msg._token, delay),)
-        started = monotonic()
-        try:
-            drv.settle(acks, nacks, True)
-        except LOST as exc:
-            self._settle_again(drv, acks, nacks, exc, started + self._reconnect)
+        self._settle_confirmed(drv, acks, ((msg._token, delay),))
         if self._hooks is not None:
-            self._committed(acks, started, None)
             self._hooks.nack(self._endpoint, msg, self._held(msg), True, delay)
 
     def _rewind(self, offsets: OffsetTracker, token: Any) -> None:
@@ -776,13 +785,7 @@ class Consumer(Openable):
                 acks = self._take_acks()
                 nacks = [(m._token, None) for m in self._buf]
                 if acks or nacks:
-                    started = monotonic()
-                    try:
-                        drv.settle(acks, nacks, True)
-                    except LOST as exc:
-                        until = started + self._reconnect if deadline is None else deadline
-                        self._settle_again(drv, acks, nacks, exc, until)
-                    self._committed(acks, started, None)
+                    self._settle_confirmed(drv, acks, nacks, deadline)
         finally:
             self._drv = None
             self._buf.clear()
