@@ -302,7 +302,8 @@ class AsyncProducer(AOpenable):
         ticket = self._outcomes.ticket()
         self._inflight.claim(record, ticket)
         self._buf.append(record)
-        if not self._kick.is_set():
+        if not self._kicked:
+            self._kicked = True
             self._kick.set()
         if self._stopped:  # the flusher is gone: nobody would answer
             self._inflight.tickets.pop(id(record), None)
