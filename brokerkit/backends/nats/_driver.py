@@ -761,7 +761,8 @@ class PullConsumer:
         self._req_done = True
         self._event = asyncio.Event()
         self._unsettled: set[str] = set()
-        self._ack_batches: dict[str, list[Any]] = {}
+        #: A confirmed ack batch's reply subject -> what its reply says (None: stored).
+        self._ack_batches: dict[str, asyncio.Future[str | None]] = {}
         self._ack_seq = 0
         self._subs: list[Any] = []
         self._closed = False
@@ -959,16 +960,14 @@ class PullConsumer:
                 self._unsettled.discard(reply)
 
     def _on_ack_reply(self, msg: Msg) -> None:
-        state = self._ack_batches.get(msg.subject)
-        if state is None:
+        """The reply to a batch's last ack: None, or why the server refused the acks."""
+        future = self._ack_batches.get(msg.subject)
+        if future is None or future.done():
             return
         if msg.headers and msg.headers.get("Status") == "503":
-            state[2] = "no responders: the group's consumer is gone"
-        state[0] -= 1
-        if state[0] <= 0:
-            future: asyncio.Future[None] = state[1]
-            if not future.done():
-                future.set_result(None)
+            future.set_result("no responders: the group's consumer is gone")
+        else:
+            future.set_result(None)
 
     async def _ack_sync(self, tokens: Sequence[str], payload: bytes = ACK) -> None:
         """Ack, and return once the server confirmed every ack. The server handles one
@@ -978,9 +977,8 @@ class PullConsumer:
             return
         self._ack_seq += 1
         reply = f"{self._ack_inbox}.{self._ack_seq}"
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        state: list[Any] = [1, future, None]
-        self._ack_batches[reply] = state
+        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._ack_batches[reply] = future
         pub = self._nc.publish
         try:
             for token in tokens[:-1]:
@@ -988,7 +986,7 @@ class PullConsumer:
             await pub(tokens[-1], payload, reply=reply)
             timeout = self._driver.options["request_timeout"]
             try:
-                await asyncio.wait_for(future, timeout)
+                refused = await asyncio.wait_for(future, timeout)
             except builtins.TimeoutError:
                 raise TimeoutError(
                     f"nats at {self._driver.where} did not confirm {len(tokens)} acks "
@@ -997,9 +995,9 @@ class PullConsumer:
                 ) from None
         finally:
             self._ack_batches.pop(reply, None)
-        if state[2] is not None:
+        if refused is not None:
             raise DeliveryError(
-                f"nats at {self._driver.where} refused acks: {state[2]}",
+                f"nats at {self._driver.where} refused acks: {refused}",
                 backend=self._driver.backend,
             )
 
