@@ -25,7 +25,7 @@ from brokerkit.bench.baselines import get_baseline
 from brokerkit.bench.baselines.memory import BASELINE as MEMORY_BASELINE
 from brokerkit.bench.cli import main as bench_main
 from brokerkit.bench.export import CSV_FIELDS
-from brokerkit.bench.payload import HEADER, KeyPlan, PayloadFactory
+from brokerkit.bench.payload import HEADER, PRIMER_STAMP, KeyPlan, PayloadFactory
 from brokerkit.bench.results import CHECK_FAILED, OK, UNSUPPORTED, summarize_runs
 from brokerkit.bench.runner import NoProgress, probe, run_once
 from brokerkit.bench.schedule import run_jobs, schedule
@@ -232,7 +232,8 @@ def test_runs_on_memory_count_everything_once(tiny: Path) -> None:
         assert run.cpu_seconds > 0
         latency = run.latency
         assert latency is not None
-        assert latency.count == 2000
+        # each producer's primer went out before the clock, so it is not timed
+        assert latency.count == 2000 - 2
         assert 0 < latency.p50 <= latency.p95 <= latency.p99 <= latency.p999 <= latency.max
     rows = summarize_runs(runs)
     assert len(rows) == 4
@@ -294,6 +295,112 @@ def test_a_run_that_loses_and_duplicates_fails_its_check(tiny: Path) -> None:
     assert (result.lost, result.duplicates, result.unique) == (1, 1, 1999)
     assert result.status == CHECK_FAILED
     assert "1 acknowledged message(s) lost" in result.note
+
+
+class _RecordingSender:
+    """Records what the harness asks of a sender, in order."""
+
+    def __init__(self, inner: Any, calls: list[tuple[str, Any]]) -> None:
+        self._inner = inner
+        self._calls = calls
+
+    async def send(self, values: list[bytes], keys: list[bytes] | None) -> None:
+        self._calls.append(("send", [HEADER.unpack_from(v) for v in values]))
+        await self._inner.send(values, keys)
+
+    async def flush(self) -> None:
+        self._calls.append(("flush", None))
+        await self._inner.flush()
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class _RecordingReceiver:
+    def __init__(self, inner: Any, calls: list[tuple[str, Any]]) -> None:
+        self._inner = inner
+        self._calls = calls
+
+    async def receive(self, max_messages: int, timeout: float) -> list[bytes]:
+        values: list[bytes] = await self._inner.receive(max_messages, timeout)
+        if values:
+            self._calls.append(("receive", [HEADER.unpack_from(v) for v in values]))
+        return values
+
+    async def ack(self) -> None:
+        await self._inner.ack()
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class _RecordingTarget:
+    """The memory baseline, with every send, flush and non-empty receive recorded."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    async def open_async(self, setup: Setup) -> Any:
+        inner = await MEMORY_BASELINE.open_async(setup)
+        calls = self.calls
+
+        class Session:
+            async def sender(self, topic: str) -> _RecordingSender:
+                return _RecordingSender(await inner.sender(topic), calls)
+
+            async def receiver(self, topic: str) -> _RecordingReceiver:
+                return _RecordingReceiver(await inner.receiver(topic), calls)
+
+            async def close(self) -> None:
+                await inner.close()
+
+        return Session()
+
+    def open_sync(self, setup: Setup) -> Any:
+        raise NotImplementedError
+
+
+def test_each_producer_primes_before_the_clock(tiny: Path) -> None:
+    """The first message goes alone, is flushed (acknowledged) and received before any other
+    is sent, carries the primer stamp, and is counted like the rest but not timed."""
+    target = _RecordingTarget()
+    result = run_once(
+        target, probe("memory://"), find_workload(str(tiny)), "async", 0, NoProgress(), None
+    )
+    assert result.status == OK, result.note
+    assert (result.acked, result.unique, result.lost) == (2000, 2000, 0)
+    assert target.calls[:3] == [
+        ("send", [(PRIMER_STAMP, 0)]),
+        ("flush", None),
+        ("receive", [(PRIMER_STAMP, 0)]),
+    ]
+    later = [stamp for kind, sent in target.calls[3:] if kind == "send" for stamp, _ in sent]
+    assert later
+    assert min(later) > 0
+    assert result.latency is not None
+    assert result.latency.count == 1999
+
+
+def test_phases_apart_consume_after_the_last_send(tiny: Path) -> None:
+    """phases = "apart": no message is received (beyond the primer) before the producers
+    are done."""
+    workload = with_overrides(find_workload(str(tiny)), {"phases": "apart"})
+    assert "producing then consuming" in workload.describe()
+    target = _RecordingTarget()
+    result = run_once(target, probe("memory://"), workload, "async", 0, NoProgress(), None)
+    assert result.status == OK, result.note
+    assert (result.acked, result.unique, result.lost) == (2000, 2000, 0)
+    kinds = [kind for kind, _ in target.calls[3:]]
+    last_send = max(i for i, kind in enumerate(kinds) if kind in ("send", "flush"))
+    first_receive = kinds.index("receive")
+    assert last_send < first_receive
+
+
+def test_phases_must_be_together_or_apart() -> None:
+    with pytest.raises(WorkloadError, match="phases must be one of 'together', 'apart'"):
+        from_mapping("w", {"phases": "serial"})
 
 
 def test_unsupported_workloads_are_skipped_not_failed(tiny: Path) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
 from .._types import RESERVED_HEADER_PREFIX
 
 _VALUE = itemgetter(0)
+_BYTES_ONLY = {bytes}
 
 
 def coerce_value(value: object) -> bytes:
@@ -85,9 +87,17 @@ def records_of(messages: Any, limit: int | None, topic: str) -> list[Any]:
             f"tuples), got a {type(messages).__name__}; for key -> value pairs write "
             "send_many([(v, k) for k, v in mapping.items()])"
         )
+    items = messages if type(messages) is list else list(messages)
+    if set(map(type, items)) == _BYTES_ONLY:
+        # The common batch, bare bytes values: its records are made and its sizes checked
+        # from C (~0.1 us a message less than a Python loop).
+        if limit is not None and max(map(len, items)) > limit:
+            for value in items:
+                check_value_size(value, limit, topic)
+        return list(zip(items, repeat(None), repeat(None)))
     # A bare bytes value, the common item, is made a record inline: a call of
     # record_of() per item costs ~40 ns more.
-    records = [(item, None, None) if type(item) is bytes else record_of(item) for item in messages]
+    records = [(item, None, None) if type(item) is bytes else record_of(item) for item in items]
     if limit is not None and records and max(map(len, map(_VALUE, records))) > limit:
         for record in records:
             check_value_size(record[0], limit, topic)

@@ -48,6 +48,8 @@ class Shared:
     """Whether consumers ack (at-least-once)."""
     batch_size: int
     start_ns: int = 0
+    consume_start_ns: int = 0
+    """When the consumers started: ``start_ns``, or later when the phases run apart."""
     producers_running: int = 0
     produce_end_ns: int = 0
     aborted: bool = False

@@ -4,6 +4,11 @@ Every payload starts with a 16-byte header, little-endian: the send time in nano
 of ``time.perf_counter_ns()`` (CLOCK_MONOTONIC on Linux: one clock for every process of
 the machine) and the message id; random filler bytes make up the rest. Producer ``p`` of
 ``P`` sends ids ``p, p + P, p + 2P, ...``, so ids are unique across producers and dense.
+
+A producer's first message, its *primer*, goes out and is acknowledged before the clock
+starts (a client's start-up is not throughput: a Kafka producer's first acknowledgement
+waits 0.5 to 1 s for its producer id); it carries the stamp :data:`PRIMER_STAMP`, and its
+latency is not recorded.
 """
 
 from __future__ import annotations
@@ -11,10 +16,13 @@ from __future__ import annotations
 import random
 from struct import Struct
 
-__all__ = ["HEADER", "HEADER_SIZE", "KeyPlan", "PayloadFactory"]
+__all__ = ["HEADER", "HEADER_SIZE", "PRIMER_STAMP", "KeyPlan", "PayloadFactory"]
 
 HEADER = Struct("<qQ")
 HEADER_SIZE = HEADER.size
+#: The send time a primer carries: so far before any clock reading that its latency
+#: (above :data:`brokerkit.bench.stats.PRIMED_NS`) tells it apart.
+PRIMER_STAMP = -(1 << 62)
 
 #: Seeded, so two runs of a workload send the same bytes.
 _FILLER_SEED = 0x0B0C

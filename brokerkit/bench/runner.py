@@ -8,7 +8,7 @@ import gc
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -117,6 +117,41 @@ def _shared(workload: Workload, fanout: bool) -> Shared:
     )
 
 
+#: How long the consumers may take to receive the primers before the clock starts.
+PRIMING_TIMEOUT = 60.0
+
+
+def _primers(workload: Workload, shared: Shared) -> int:
+    """How many primers the consumers receive between them: every acknowledged one once, or
+    with fanout once per consumer of its topic."""
+    topics = workload.topics
+    primed = [
+        i
+        for i in range(workload.producers)
+        if shared.ledger.attempted[i] and not any(f[0] == i for f in shared.ledger.failed)
+    ]
+    if not shared.fanout:
+        return len(primed)
+    readers = [sum(1 for c in range(workload.consumers) if c % topics == t) for t in range(topics)]
+    return sum(readers[i % topics] for i in primed)
+
+
+async def _watch(tasks: Sequence[asyncio.Future[None]], on_tick: Callable[[], None]) -> None:
+    """Wait for ``tasks``, ticking the progress; the first failure cancels the rest."""
+    pending: set[asyncio.Future[None]] = set(tasks)
+    try:
+        while pending:
+            done, pending = await asyncio.wait(
+                pending, timeout=TICK, return_when=asyncio.FIRST_EXCEPTION
+            )
+            on_tick()
+            for task in done:
+                task.result()  # raise the first failure
+    finally:
+        for task in pending:
+            task.cancel()
+
+
 async def _run_async(
     target: Target, setup: Setup, topics: list[str], shared: Shared, on_tick: Callable[[], None]
 ) -> float:
@@ -128,31 +163,34 @@ async def _run_async(
         ]
         senders = [await session.sender(topics[i % len(topics)]) for i in range(workload.producers)]
         plans = _plans(workload)
+        # Before the clock: each producer's first message, acknowledged, then received.
+        await asyncio.gather(
+            *(aloops.prime(s, p, shared) for s, p in zip(senders, plans, strict=True))
+        )
+        expected = _primers(workload, shared)
+        deadline = time.perf_counter_ns() + int(PRIMING_TIMEOUT * 1e9)
+        await asyncio.gather(
+            *(
+                aloops.receive_primers(r, t, shared, expected, deadline)
+                for r, t in zip(receivers, shared.trackers, strict=True)
+            )
+        )
         shared.producers_running = len(senders)
         cpu = time.process_time()
-        shared.start_ns = time.perf_counter_ns()
-        tasks = [
-            *(
-                asyncio.ensure_future(aloops.consume(r, t, shared))
-                for r, t in zip(receivers, shared.trackers, strict=True)
-            ),
-            *(
-                asyncio.ensure_future(aloops.produce(s, p, shared))
-                for s, p in zip(senders, plans, strict=True)
-            ),
+        shared.start_ns = shared.consume_start_ns = time.perf_counter_ns()
+        producing = [
+            asyncio.ensure_future(aloops.produce(s, p, shared))
+            for s, p in zip(senders, plans, strict=True)
         ]
-        pending: set[asyncio.Future[None]] = set(tasks)
-        try:
-            while pending:
-                done, pending = await asyncio.wait(
-                    pending, timeout=TICK, return_when=asyncio.FIRST_EXCEPTION
-                )
-                on_tick()
-                for task in done:
-                    task.result()  # raise the first failure
-        finally:
-            for task in pending:
-                task.cancel()
+        if workload.phases == "apart":
+            await _watch(producing, on_tick)
+            producing = []
+            shared.consume_start_ns = time.perf_counter_ns()
+        consuming = [
+            asyncio.ensure_future(aloops.consume(r, t, shared))
+            for r, t in zip(receivers, shared.trackers, strict=True)
+        ]
+        await _watch(consuming + producing, on_tick)
         cpu = time.process_time() - cpu
         for receiver in receivers:
             await receiver.close()
@@ -180,33 +218,56 @@ def _run_sync(
 
         return run
 
-    try:
-        receivers = [session.receiver(topics[i % len(topics)]) for i in range(workload.consumers)]
-        senders = [session.sender(topics[i % len(topics)]) for i in range(workload.producers)]
-        plans = _plans(workload)
-        shared.producers_running = len(senders)
-        threads = [
-            threading.Thread(
-                target=guarded(loops.consume, r, t, shared), name=f"bk-bench-consumer-{i}"
-            )
-            for i, (r, t) in enumerate(zip(receivers, shared.trackers, strict=True))
-        ] + [
-            threading.Thread(
-                target=guarded(loops.produce, s, p, shared), name=f"bk-bench-producer-{i}"
-            )
-            for i, (s, p) in enumerate(zip(senders, plans, strict=True))
-        ]
-        cpu = time.process_time()
-        shared.start_ns = time.perf_counter_ns()
+    def run_threads(threads: list[threading.Thread]) -> None:
         for thread in threads:
             thread.start()
         for thread in threads:
             while thread.is_alive():
                 thread.join(TICK)
                 on_tick()
-        cpu = time.process_time() - cpu
         if failures:
             raise failures[0]
+
+    try:
+        receivers = [session.receiver(topics[i % len(topics)]) for i in range(workload.consumers)]
+        senders = [session.sender(topics[i % len(topics)]) for i in range(workload.producers)]
+        plans = _plans(workload)
+        trackers = shared.trackers
+        # Before the clock: each producer's first message, acknowledged, then received.
+        for sender, plan in zip(senders, plans, strict=True):
+            loops.prime(sender, plan, shared)
+        expected = _primers(workload, shared)
+        deadline = time.perf_counter_ns() + int(PRIMING_TIMEOUT * 1e9)
+        run_threads(
+            [
+                threading.Thread(
+                    target=guarded(loops.receive_primers, r, t, shared, expected, deadline),
+                    name=f"bk-bench-primers-{i}",
+                )
+                for i, (r, t) in enumerate(zip(receivers, trackers, strict=True))
+            ]
+        )
+        shared.producers_running = len(senders)
+        consuming = [
+            threading.Thread(
+                target=guarded(loops.consume, r, t, shared), name=f"bk-bench-consumer-{i}"
+            )
+            for i, (r, t) in enumerate(zip(receivers, trackers, strict=True))
+        ]
+        producing = [
+            threading.Thread(
+                target=guarded(loops.produce, s, p, shared), name=f"bk-bench-producer-{i}"
+            )
+            for i, (s, p) in enumerate(zip(senders, plans, strict=True))
+        ]
+        cpu = time.process_time()
+        shared.start_ns = shared.consume_start_ns = time.perf_counter_ns()
+        if workload.phases == "apart":
+            run_threads(producing)
+            producing = []
+            shared.consume_start_ns = time.perf_counter_ns()
+        run_threads(consuming + producing)
+        cpu = time.process_time() - cpu
         for receiver in receivers:
             receiver.close()
         for sender in senders:
@@ -286,7 +347,7 @@ def _fill(result: RunResult, shared: Shared, cpu: float) -> None:
     result.unexpected = counts.unexpected
     result.produce_seconds = max(0, shared.produce_end_ns - shared.start_ns) / 1e9
     last = max(t.last_ns for t in shared.trackers)
-    result.consume_seconds = max(0, last - shared.start_ns) / 1e9
+    result.consume_seconds = max(0, last - shared.consume_start_ns) / 1e9
     result.cpu_seconds = cpu
     result.latency = summarize(merged(shared.trackers))
     if shared.send_lag:

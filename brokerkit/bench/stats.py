@@ -39,6 +39,8 @@ PERCENTILES = (50.0, 95.0, 99.0, 99.9)
 CURVE = (0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999, 100.0)
 
 _FOLD_AT = 1 << 20
+#: A latency this large is a primer's (sent with ``payload.PRIMER_STAMP``): not recorded.
+PRIMED_NS = 1 << 61
 _unpack = HEADER.unpack_from
 
 
@@ -48,10 +50,14 @@ def new_histogram() -> HdrHistogram:
 
 def fold(histogram: HdrHistogram, latencies_ns: Sequence[int] | array[int]) -> None:
     """Add many latencies to ``histogram`` with one ``record_value`` per distinct value,
-    after rounding each down to ``SIGNIFICANT`` digits (what the histogram keeps anyway)."""
+    after rounding each down to ``SIGNIFICANT`` digits (what the histogram keeps anyway).
+    Primers' latencies (``PRIMED_NS`` and above) are left out."""
     if not len(latencies_ns):
         return
     values = np.asarray(latencies_ns, dtype=np.int64)
+    values = values[values < PRIMED_NS]
+    if not len(values):
+        return
     values = np.clip(values, LOWEST_NS, HIGHEST_NS)
     digits = np.floor(np.log10(values.astype(np.float64))).astype(np.int64)
     step = 10 ** np.maximum(digits - (SIGNIFICANT - 1), 0)

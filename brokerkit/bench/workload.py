@@ -37,6 +37,7 @@ APIS = ("async", "sync")
 KEY_DISTRIBUTIONS = ("none", "round-robin", "random")
 SEND_MODES = ("batch", "loop", "confirmed")
 RECEIVE_MODES = ("batch", "one")
+PHASES = ("together", "apart")
 
 
 class WorkloadError(ValueError):
@@ -84,6 +85,10 @@ class Workload:
     message at a time."""
     drain_timeout: float = 3.0
     """Consumers stop once the producers are done and nothing came for this long."""
+    phases: str = "together"
+    """"together": producers and consumers run at once, in one process (a pipeline);
+    "apart": the consumers start once every producer is done, so each path is measured
+    alone (its throughput; the latency then counts the wait between the phases)."""
     source: str = field(default="", compare=False)
 
     def describe(self) -> str:
@@ -103,6 +108,7 @@ class Workload:
             f"batch {self.batch_size}{prefetch}"
             + (f", send {self.send_mode}" if self.send_mode != "batch" else "")
             + (f", receive {self.receive_mode}" if self.receive_mode != "batch" else "")
+            + (", producing then consuming" if self.phases == "apart" else "")
         )
 
 
@@ -185,6 +191,8 @@ def from_mapping(name: str, data: Mapping[str, Any], source: str = "") -> Worklo
         out["send_mode"] = _choice(where, "send_mode", data["send_mode"], SEND_MODES)
     if "receive_mode" in data:
         out["receive_mode"] = _choice(where, "receive_mode", data["receive_mode"], RECEIVE_MODES)
+    if "phases" in data:
+        out["phases"] = _choice(where, "phases", data["phases"], PHASES)
     if "api" in data:
         apis = data["api"]
         if isinstance(apis, str):

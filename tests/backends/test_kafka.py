@@ -855,3 +855,21 @@ def test_tls_options_are_the_shared_ones(tmp_path: Any) -> None:
     parsed, opts = _options("kafka://broker:9093?tls=true", tls_ca_file=str(tmp_path / "no.pem"))
     with pytest.raises(brokerkit.ConfigurationError, match="cannot load the TLS files"):
         base_config(parsed, opts, ErrorMapper("broker:9093", None))
+
+
+def test_producers_connect_to_every_broker_at_once_unless_told() -> None:
+    """A producer connects to the brokers it learns at once (an idempotent producer then
+    finds one up when it first asks for its id, instead of waiting for librdkafka's 500 ms
+    retry timer); client_options can turn sparse connections back on."""
+    from brokerkit.backends.kafka._common import ErrorMapper, base_config, producer_config
+
+    for guarantee in Guarantee:
+        parsed, opts = _options("kafka://broker:9092")
+        base = base_config(parsed, opts, ErrorMapper("broker:9092", None))
+        assert producer_config(base, opts, guarantee)["enable.sparse.connections"] is False
+    parsed, opts = _options(
+        "kafka://broker:9092", client_options={"enable.sparse.connections": True}
+    )
+    base = base_config(parsed, opts, ErrorMapper("broker:9092", None))
+    conf = producer_config(base, opts, Guarantee.AT_LEAST_ONCE)
+    assert conf["enable.sparse.connections"] is True

@@ -9,10 +9,38 @@ from brokerkit.errors import BrokerError
 
 from .._compat import alet_others_run, asleep
 from ..harness import POLL, Plan, Shared, clock, next_count, paced_count
+from ..payload import PRIMER_STAMP
 from ..stats import Tracker
 from .protocols import AsyncReceiver, AsyncSender
 
-__all__ = ["consume", "produce"]
+__all__ = ["consume", "prime", "produce", "receive_primers"]
+
+
+async def prime(sender: AsyncSender, plan: Plan, shared: Shared) -> None:
+    """Before the clock: send the producer's first message and wait for its acknowledgement
+    (connections, metadata, a Kafka producer id). ``produce()`` goes on after it."""
+    if plan.count == 0:
+        return
+    try:
+        await sender.send(plan.payloads.batch(0, 1, PRIMER_STAMP), plan.keys.keys(0, 1))
+        await sender.flush()
+    except BrokerError as exc:
+        shared.ledger.fail(plan.index, 0, 1, exc)
+    shared.ledger.attempted[plan.index] = 1
+
+
+async def receive_primers(
+    receiver: AsyncReceiver, tracker: Tracker, shared: Shared, expected: int, deadline_ns: int
+) -> None:
+    """Before the clock: receive (and ack) until the consumers have every producer's primer
+    between them (a consumer group has formed, partitions are assigned), or until
+    ``deadline_ns``."""
+    while shared.received_unique() < expected and clock() < deadline_ns:
+        values = await receiver.receive(shared.batch_size, POLL)
+        if values:
+            tracker.record(values, clock())
+            if shared.ack:
+                await receiver.ack()
 
 
 async def produce(sender: AsyncSender, plan: Plan, shared: Shared) -> None:
@@ -23,7 +51,7 @@ async def produce(sender: AsyncSender, plan: Plan, shared: Shared) -> None:
     batch = plan.payloads.batch
     keys = plan.keys.keys
     lag = shared.send_lag.append
-    local = 0
+    local = ledger.attempted[index]  # after the primer
     try:
         while True:
             n = next_count(plan, local, start)

@@ -10,10 +10,38 @@ from brokerkit.errors import BrokerError
 
 from .._compat import let_others_run, sleep
 from ..harness import POLL, Plan, Shared, clock, next_count, paced_count
+from ..payload import PRIMER_STAMP
 from ..stats import Tracker
 from .protocols import Receiver, Sender
 
-__all__ = ["consume", "produce"]
+__all__ = ["consume", "prime", "produce", "receive_primers"]
+
+
+def prime(sender: Sender, plan: Plan, shared: Shared) -> None:
+    """Before the clock: send the producer's first message and wait for its acknowledgement
+    (connections, metadata, a Kafka producer id). ``produce()`` goes on after it."""
+    if plan.count == 0:
+        return
+    try:
+        sender.send(plan.payloads.batch(0, 1, PRIMER_STAMP), plan.keys.keys(0, 1))
+        sender.flush()
+    except BrokerError as exc:
+        shared.ledger.fail(plan.index, 0, 1, exc)
+    shared.ledger.attempted[plan.index] = 1
+
+
+def receive_primers(
+    receiver: Receiver, tracker: Tracker, shared: Shared, expected: int, deadline_ns: int
+) -> None:
+    """Before the clock: receive (and ack) until the consumers have every producer's primer
+    between them (a consumer group has formed, partitions are assigned), or until
+    ``deadline_ns``."""
+    while shared.received_unique() < expected and clock() < deadline_ns:
+        values = receiver.receive(shared.batch_size, POLL)
+        if values:
+            tracker.record(values, clock())
+            if shared.ack:
+                receiver.ack()
 
 
 def produce(sender: Sender, plan: Plan, shared: Shared) -> None:
@@ -24,7 +52,7 @@ def produce(sender: Sender, plan: Plan, shared: Shared) -> None:
     batch = plan.payloads.batch
     keys = plan.keys.keys
     lag = shared.send_lag.append
-    local = 0
+    local = ledger.attempted[index]  # after the primer
     try:
         while True:
             n = next_count(plan, local, start)
