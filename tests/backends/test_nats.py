@@ -949,3 +949,84 @@ async def test_a_deleted_stream_and_group_are_made_again(driver: Any) -> None:
     assert "no JetStream stream" in str(outcomes[0])
     assert await publish(producer, [(b"after", None, None)]) is None  # the stream is back
     assert [d.value for d in await fetch_n(consumer, 1, timeout=10)] == [b"after"]
+
+
+# -- the batch publish path (_wire.Publisher) -------------------------------------------------
+
+
+async def test_header_blocks_are_what_nats_py_sends(shared_nats: str) -> None:
+    """A header block made once per producer reads back as nats-py's own encoding of the
+    same headers does (names stripped, CR/LF in values made spaces); a bad name is
+    refused as nats-py refuses it."""
+    from brokerkit.backends.nats._wire import Publisher, header_block
+
+    nc = await nats.connect(shared_nats)
+    try:
+        subject = f"{SESSION_PREFIX}wire.{uuid.uuid4().hex[:8]}"
+        got: list[Any] = []
+
+        async def collect(msg: Any) -> None:
+            got.append(msg)
+
+        sub = await nc.subscribe(subject, cb=collect)
+        headers = {" Name ": "svc ", "$memphis_connectionId": "ab12", "multi": "a\r\nb"}
+        await nc.publish(subject, b"by nats-py", headers=headers)
+        publisher = Publisher(nc, subject)
+        assert publisher.fast
+        assert publisher.ready()
+        block = header_block(headers)
+        await publisher.send(publisher.commands([b"by brokerkit"], block), 1, 12)
+        await nc.flush()
+        deadline = time.monotonic() + 5
+        while len(got) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert [m.data for m in got] == [b"by nats-py", b"by brokerkit"]
+        assert got[0].headers == got[1].headers
+        assert got[1].headers == {"Name": "svc", "$memphis_connectionId": "ab12", "multi": "a  b"}
+        await sub.unsubscribe()
+        with pytest.raises(nats.errors.BadHeaderError):
+            header_block({"bad name": "x"})
+    finally:
+        await nc.close()
+
+
+@pytest.mark.parametrize("scheme", ["nats", "memphis"])
+async def test_at_most_once_batches_take_the_one_pass_path(shared_nats: str, scheme: str) -> None:
+    """An at-most-once producer's batch of plain values goes out in one pass (the client's
+    out_msgs counter moves by the batch, no per-message publish() runs), arrives whole and
+    in order with the producer's own headers, and a batch with keys takes nats-py's
+    publish() per message and arrives the same way."""
+    url = shared_nats.replace("nats://", f"{scheme}://")
+    drv = await open_driver(url, show_memphis_headers=True) if scheme == "memphis" else None
+    drv = drv or await open_driver(url)
+    try:
+        topic = _topic()
+        consumer = await drv.open_consumer(
+            topic, None, ConsumerConfig(guarantee=Guarantee.AT_MOST_ONCE)
+        )
+        producer = await drv.open_producer(topic, ProducerConfig(guarantee=Guarantee.AT_MOST_ONCE))
+        assert producer._publisher.ready()
+        calls = 0
+        real = producer._nc.publish
+
+        async def counting(*args: Any, **kwargs: Any) -> None:
+            nonlocal calls
+            calls += 1
+            await real(*args, **kwargs)
+
+        producer._nc.publish = counting
+        before = producer._nc.stats["out_msgs"]
+        values = [b"v%d" % i for i in range(300)]
+        assert await publish(producer, [(v, None, None) for v in values]) is None
+        assert producer._nc.stats["out_msgs"] - before == 300
+        assert calls == 0
+        keyed = [(b"k%d" % i, b"key", None) for i in range(5)]
+        assert await publish(producer, keyed) is None
+        assert calls == 5
+        got = await fetch_n(consumer, 305)
+        assert [d.value for d in got] == values + [v for v, _, _ in keyed]
+        assert [d.key for d in got[300:]] == [b"key"] * 5
+        if scheme == "memphis":
+            assert {d.headers["$memphis_connectionId"] for d in got} == {drv.connection_id}
+    finally:
+        await drop_streams(drv)

@@ -56,6 +56,7 @@ from ._codec import (
     subject_for,
 )
 from ._errors import ErrorMapper, describe
+from ._wire import Publisher, header_block
 
 log = logging.getLogger("brokerkit.nats")
 
@@ -506,6 +507,9 @@ class CoreProducer:
         self.max_message_bytes: int = nc.max_payload
         #: Values above this get their headers measured against max_payload first.
         self._near_limit = nc.max_payload - 8192
+        self._publisher = Publisher(nc, subject)
+        #: The producer's own headers (memphis://), encoded once.
+        self._block = header_block(extra) if extra else None
 
     def _too_large(self, value: bytes, headers: dict[str, str]) -> BrokerError | None:
         """A value that fits max_payload alone but not with its headers (the server would
@@ -523,6 +527,16 @@ class CoreProducer:
         )
 
     async def publish(self, records: Sequence[Record], timeout: float | None) -> Any:
+        publisher = self._publisher
+        if publisher.ready():
+            values = [value for value, key, headers in records if key is None and not headers]
+            if len(values) == len(records) and max(map(len, values), default=0) <= self._near_limit:
+                # The common batch: values only (and the producer's own headers), one pass.
+                with self._driver.errors():
+                    await publisher.send(
+                        publisher.commands(values, self._block), len(values), sum(map(len, values))
+                    )
+                return None
         pub = self._nc.publish
         subject, extra = self._subject, self._extra
         with self._driver.errors():
