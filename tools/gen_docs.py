@@ -86,7 +86,8 @@ def capability_table() -> str:
     planned = ", ".join(
         f"`{scheme}://`" for scheme in sorted(PLANNED_BACKENDS) if scheme not in shipped
     )
-    rows.append(f"| {planned} | planned |" + " |" * (len(fields) - 1))
+    if planned:
+        rows.append(f"| {planned} | planned |" + " |" * (len(fields) - 1))
     return "\n".join(rows)
 
 
