@@ -13,6 +13,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from functools import partial
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from .._acompat import ALock, AOpenable, asleep, monotonic
@@ -35,6 +36,9 @@ from ..errors import (
 from ..errors import TimeoutError as NoAnswer
 from .driver import AsyncConsumerDriver, Delivery
 from .producer import AsyncProducer
+
+#: The consumer a message came from (ack_many() checks them all at once).
+_CONSUMER_OF: Callable[[Any], Any] = attrgetter("_consumer")
 
 if TYPE_CHECKING:
     from .broker import AsyncBroker
@@ -512,12 +516,39 @@ class AsyncConsumer(AOpenable):
             self._hooks.ack(self._endpoint, msg, self._held(msg))
         return batcher.add(token)
 
+    async def ack_many(self, messages: Iterable[AsyncMessage]) -> None:
+        """Acknowledge ``messages`` (received from this consumer) in one call: what
+        ``ack()`` on each does, with one commit check for all of them (with
+        ``commit="sync"`` and the default ``commit_every=1``: one commit the broker
+        confirms, for the whole batch). Messages already settled are skipped; a no-op on an
+        at-most-once consumer. A message of another consumer raises ``ValueError``."""
+        msgs = messages if isinstance(messages, list) else list(messages)
+        if not msgs:
+            return
+        try:
+            owners = set(map(_CONSUMER_OF, msgs))
+        except AttributeError:
+            other = next(m for m in msgs if not hasattr(m, "_consumer"))
+            raise TypeError(
+                f"ack_many() takes messages received from this consumer, got {type(other).__name__}"
+            ) from None
+        if owners != {self}:
+            other = next(m for m in msgs if m._consumer is not self)
+            raise ValueError(
+                f"ack_many() takes messages received from this consumer (topic {self.topic!r}, "
+                f"group {self.group!r}); got {other!r}"
+            )
+        await self._ack_many(msgs)
+
     async def _ack_many(self, msgs: Sequence[AsyncMessage]) -> None:
         """Acknowledge ``msgs`` (all of this consumer) in one call: what a loop of
         ``ack()`` does, with one commit check for all of them (the processor settles a
         handled chunk this way). Messages already settled are skipped."""
         batcher = self._batcher
         if batcher is None:
+            if self._hooks is not None:  # at-most-once: the handlings end
+                for msg in msgs:
+                    self._ack(msg, True)
             return
         if self._closed:
             raise ClosedError(

@@ -81,8 +81,8 @@ class Workload:
     request) or "confirmed" (one send(wait=True) per message, all of a batch at once from
     concurrent callers: tasks, or threads in the sync API). Raw baselines always batch."""
     receive_mode: str = "batch"
-    """"batch": receive_many(batch_size) then ack each; "one": receive() and ack() one
-    message at a time."""
+    """"batch": receive_many(batch_size), then ack_many() of the batch; "one": receive()
+    and ack() one message at a time."""
     drain_timeout: float = 3.0
     """Consumers stop once the producers are done and nothing came for this long."""
     phases: str = "together"

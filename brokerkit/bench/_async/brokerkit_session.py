@@ -81,8 +81,11 @@ class _Receiver:
         return [m.value for m in messages]
 
     async def ack(self) -> None:
-        for message in self._messages:
-            await message.ack()
+        if self._single:
+            for message in self._messages:
+                await message.ack()
+        else:  # a batch, acked in one call (as the raw clients commit once per batch)
+            await self._consumer.ack_many(self._messages)
 
     async def close(self) -> None:
         await self._consumer.close()

@@ -82,8 +82,11 @@ class _Receiver:
         return [m.value for m in messages]
 
     def ack(self) -> None:
-        for message in self._messages:
-            message.ack()
+        if self._single:
+            for message in self._messages:
+                message.ack()
+        else:  # a batch, acked in one call (as the raw clients commit once per batch)
+            self._consumer.ack_many(self._messages)
 
     def close(self) -> None:
         self._consumer.close()

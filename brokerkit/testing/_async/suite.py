@@ -472,6 +472,35 @@ class AsyncSuite(AsyncProducingCases):
         async with abroker.consumer(topic, group=group, **options) as third:
             assert await acollect(third, 1, QUIET_PERIOD) == []
 
+    @pytest.mark.parametrize("commit", ["sync", "async"])
+    @requires("at_least_once", "consumer_groups")
+    async def test_ack_many_acks_a_batch_in_one_call(
+        self, abroker: AsyncBroker, topic: str, group: str, commit: CommitName
+    ) -> None:
+        """ack_many() settles every message it is given, as ack() on each would: none comes
+        back to the group; the ones left out (and none of another consumer) do."""
+        values = [b"b%02d" % i for i in range(12)]
+        async with abroker.consumer(topic, group=group, commit=commit) as first:
+            async with abroker.producer(topic) as producer:
+                await producer.send_many(values)
+            got = await acollect(first, 12)
+            assert sorted(_values(got)) == values
+            async with abroker.consumer(topic, commit=commit) as stranger:
+                with pytest.raises(ValueError, match="received from this consumer"):
+                    await stranger.ack_many(got)
+            with pytest.raises(TypeError, match="takes messages received from this consumer"):
+                await first.ack_many([b"not a message"])  # type: ignore[list-item]
+            acked = [m for m in got if m.value != b"b11"]  # the last one stays unacked
+            await first.ack_many(acked)
+            await first.ack_many(acked)  # repeated: a no-op, as ack() is
+            await first.ack_many([])
+            await first.commit()
+        async with abroker.consumer(topic, group=group, commit=commit) as second:
+            again = await acollect(second, 1)
+            assert _values(again) == [b"b11"]
+            await second.ack_many(again)
+            assert await acollect(second, 1, QUIET_PERIOD) == []
+
     @requires("at_least_once", "consumer_groups")
     async def test_close_hands_unacked_messages_back_at_once(
         self, abroker: AsyncBroker, topic: str, group: str

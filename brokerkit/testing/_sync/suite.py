@@ -463,6 +463,35 @@ class SyncSuite(SyncProducingCases):
         with broker.consumer(topic, group=group, **options) as third:
             assert collect(third, 1, QUIET_PERIOD) == []
 
+    @pytest.mark.parametrize("commit", ["sync", "async"])
+    @requires("at_least_once", "consumer_groups")
+    def test_ack_many_acks_a_batch_in_one_call(
+        self, broker: Broker, topic: str, group: str, commit: CommitName
+    ) -> None:
+        """ack_many() settles every message it is given, as ack() on each would: none comes
+        back to the group; the ones left out (and none of another consumer) do."""
+        values = [b"b%02d" % i for i in range(12)]
+        with broker.consumer(topic, group=group, commit=commit) as first:
+            with broker.producer(topic) as producer:
+                producer.send_many(values)
+            got = collect(first, 12)
+            assert sorted(_values(got)) == values
+            with broker.consumer(topic, commit=commit) as stranger:
+                with pytest.raises(ValueError, match="received from this consumer"):
+                    stranger.ack_many(got)
+            with pytest.raises(TypeError, match="takes messages received from this consumer"):
+                first.ack_many([b"not a message"])  # type: ignore[list-item]
+            acked = [m for m in got if m.value != b"b11"]  # the last one stays unacked
+            first.ack_many(acked)
+            first.ack_many(acked)  # repeated: a no-op, as ack() is
+            first.ack_many([])
+            first.commit()
+        with broker.consumer(topic, group=group, commit=commit) as second:
+            again = collect(second, 1)
+            assert _values(again) == [b"b11"]
+            second.ack_many(again)
+            assert collect(second, 1, QUIET_PERIOD) == []
+
     @requires("at_least_once", "consumer_groups")
     def test_close_hands_unacked_messages_back_at_once(
         self, broker: Broker, topic: str, group: str
