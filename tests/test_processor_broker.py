@@ -217,9 +217,12 @@ async def test_exhausted_retries_and_ambiguous_match_dead_letter(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_explicit_settling_nack_and_dead_letter_topic(processor_url: str, kind: str) -> None:
+async def test_explicit_settling_nack_and_dead_letter_topic(
+    processor_url: str, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """ctx.nack(delay) brings the message again; without a store, dead letters go to the
-    consumer's dead_letter_topic with the reason."""
+    consumer's dead_letter_topic with the reason, said once in the log (by the consumer)."""
+    caplog.set_level(logging.WARNING, logger="brokerkit")
     topic, group, dlt = unique_topic(), unique_group(), unique_topic()
     proc = Processor()
     seen: list[tuple[bytes, int]] = []
@@ -257,6 +260,12 @@ async def test_explicit_settling_nack_and_dead_letter_topic(processor_url: str, 
         assert "rejected by the test" in got.headers.values()
         await got.ack()
     assert await leftovers(processor_url, topic, group) == []
+    # One log line per dead-lettering (the consumer's, with the delivery count). Where
+    # acks are cumulative (Kafka), the nack rewinds the partition and "reject" comes again
+    # and is dead-lettered again: once per time the handler saw it.
+    said = [r.getMessage() for r in caplog.records if "rejected by the test" in r.getMessage()]
+    assert len(said) == sum(value == b"reject" for value, _ in seen), said
+    assert all("dead-lettered to" in line for line in said)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -498,15 +498,19 @@ class Engine:
         )
 
     async def dead_letter(self, msg: Any, reason: str) -> None:
+        """Move ``msg`` out of the way: to the DLQ store, else to the dead_letter_topic,
+        else drop it. One log line per message: the consumer writes it for the
+        dead_letter_topic (with the delivery count), this one for the others."""
         self.dead_lettered += 1
-        log.warning(
-            "dead letter: topic=%r id=%s key=%r reason=%s",
-            msg.topic,
-            msg.id,
-            msg.key,
-            reason,
-        )
         if self.dlq is not None:
+            log.warning(
+                "dead letter: topic=%r id=%s key=%r reason=%s (stored in %r)",
+                msg.topic,
+                msg.id,
+                msg.key,
+                reason,
+                self.dlq,
+            )
             try:
                 await asyncio.to_thread(self.dlq.add, msg, reason)
             except Exception:
@@ -522,10 +526,12 @@ class Engine:
             await msg.dead_letter(reason)
         else:
             log.error(
-                "no dead-letter store (set_dlq()) and no dead_letter_topic: message %s of "
-                "topic %r is dropped",
-                msg.id,
+                "dead letter: topic=%r id=%s key=%r reason=%s: no dead-letter store (set_dlq()) "
+                "and no dead_letter_topic, so the message is dropped",
                 msg.topic,
+                msg.id,
+                msg.key,
+                reason,
             )
             await msg.ack()
 
