@@ -12,7 +12,10 @@ semantic conventions:
   ``receive()`` until it is acked, nacked or dead-lettered, parented to the producer's span
   (and linked to it), so one trace crosses producers, brokers and consumers. While a
   message received by ``receive()`` (or iteration) is being handled, its span is the
-  current span: what the handler sends, on any broker, continues the trace.
+  current span: what the handler sends, on any broker, continues the trace. A message
+  that is never settled (handed back to the group at close, or dropped by the
+  application) ends its span when the message object goes away, with
+  ``brokerkit.outcome = "unsettled"``.
 
 Install it on one broker or on all::
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 try:
@@ -89,10 +93,10 @@ class Tracing(Instrumentation):
         self._propagator = propagator
         #: Publish spans waiting for the broker's answer, by their traceparent header.
         self._sending: dict[str, trace.Span] = {}
-        #: Process spans of messages handed out and not settled yet.
-        self._handling: weakref.WeakKeyDictionary[Any, tuple[trace.Span, Any]] = (
-            weakref.WeakKeyDictionary()
-        )
+        #: Process spans of messages handed out and not settled yet, by id(message), with
+        #: a weak reference whose callback ends the span of a message that goes away
+        #: unsettled (settled ones drop their entry, and the reference with it).
+        self._handling: dict[int, tuple[trace.Span, Any, weakref.ref[Any]]] = {}
 
     def _inject(self, headers: dict[str, str], ctx: otel_context.Context) -> None:
         if self._propagator is None:
@@ -165,17 +169,27 @@ class Tracing(Instrumentation):
             span = tracer.start_span(
                 name, context=parent, kind=SpanKind.CONSUMER, attributes=attrs, links=links
             )
-            self._handling[msg] = (span, before)
+            key = id(msg)
+            self._handling[key] = (span, before, weakref.ref(msg, partial(self._gone, key)))
             if len(messages) == 1:
                 # receive(): the handling that follows runs in this span.
                 ctx = trace.set_span_in_context(span, parent)
                 otel_context.attach(otel_context.set_value(_BEFORE, before, ctx))
 
+    def _gone(self, key: int, ref: weakref.ref[Any]) -> None:
+        """A message went away unsettled: end its span (it never got an outcome)."""
+        entry = self._handling.get(key)
+        if entry is None or entry[2] is not ref or self._handling.pop(key, None) is None:
+            return
+        span = entry[0]
+        span.set_attribute("brokerkit.outcome", "unsettled")
+        span.end()
+
     def _settled(self, message: MessageView, outcome: str, error: str | None = None) -> None:
-        entry = self._handling.pop(message, None)
+        entry = self._handling.pop(id(message), None)
         if entry is None:
             return
-        span, before = entry
+        span, before, _ = entry
         span.set_attribute("brokerkit.outcome", outcome)
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, error))

@@ -625,3 +625,31 @@ def test_a_publish_hook_that_raises_is_logged_and_sending_goes_on(
     assert failures
     assert failures[0].exc_info is not None
     assert str(failures[0].exc_info[1]) == "hook bug"
+
+
+@pytest.mark.memory
+def test_a_message_never_settled_ends_its_span_when_it_goes_away(spans: Any) -> None:
+    """A message handed back unsettled (the consumer closed) ends its process span with
+    outcome "unsettled" once the application lets go of it; a settled one ends once."""
+    import gc
+
+    from brokerkit.otel import Tracing
+
+    provider, exporter = spans
+    with brokerkit.connect(
+        "memory://obs-unsettled", instrumentation=[Tracing(tracer_provider=provider)]
+    ) as broker:
+        with broker.consumer("t", group="g") as consumer:
+            with broker.producer("t") as producer:
+                producer.send_many([b"kept", b"acked"])
+            kept = consumer.receive(timeout=5)
+            acked = consumer.receive(timeout=5)
+            assert kept is not None
+            assert acked is not None
+            acked.ack()
+        process = [s for s in exporter.get_finished_spans() if s.name == "process t"]
+        assert [s.attributes["brokerkit.outcome"] for s in process] == ["ack"]
+        del kept, acked
+        gc.collect()
+        process = [s for s in exporter.get_finished_spans() if s.name == "process t"]
+        assert sorted(s.attributes["brokerkit.outcome"] for s in process) == ["ack", "unsettled"]
