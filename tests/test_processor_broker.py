@@ -690,3 +690,52 @@ async def test_acks_handed_over_together_reach_the_instrumentation(
     finally:
         brokerkit.uninstrument(hook)
     assert sorted(set(acked)) == sorted(values)
+
+
+async def test_acks_are_not_held_back_by_slow_handlers_with_several_handlers(
+    processor_url: str,
+) -> None:
+    """With several handlers (the general path), a queued ack goes to the consumer once a
+    later handler returns after ACK_LINGER, not only at the end of the chunk: the third
+    handler here waits for the first message's ack, which comes after the second (slow)
+    handler returned."""
+    from brokerkit.processor._engine import ACK_LINGER
+
+    acked = asyncio.Event()
+    waited: list[bool] = []
+
+    class Acks(brokerkit.Instrumentation):
+        def ack(self, endpoint: brokerkit.Endpoint, message: Any, seconds: float) -> None:
+            if message.value == b"fast":
+                acked.set()
+
+    topic, group = unique_topic(), unique_group()
+    proc = Processor()
+
+    @proc.handle_for(lambda m: m.value == b"fast", name="fast")
+    async def fast(message: Any, ctx: HandlingContext) -> None:
+        pass
+
+    @proc.handle_for(lambda m: m.value == b"slow", name="slow")
+    async def slow(message: Any, ctx: HandlingContext) -> None:
+        await asyncio.sleep(ACK_LINGER * 3)
+
+    @proc.handle_for(lambda m: m.value == b"last", name="last")
+    async def last(message: Any, ctx: HandlingContext) -> None:
+        try:
+            await asyncio.wait_for(acked.wait(), 3)
+            waited.append(True)
+        except TimeoutError:
+            waited.append(False)
+
+    hook = Acks()
+    brokerkit.instrument(hook)
+    try:
+        await publish(processor_url, topic, [])  # the topic exists before the group reads
+        async with Running(proc, processor_url, topic, group, concurrency=1):
+            items = [(v, None, {}) for v in (b"fast", b"slow", b"last")]
+            await publish(processor_url, topic, items)
+            await wait_for(lambda: bool(waited), "the last handler")
+    finally:
+        brokerkit.uninstrument(hook)
+    assert waited == [True]

@@ -164,6 +164,8 @@ class Engine:
         prepare = self._prepare_one if len(self.handlers) == 1 else self.prepare
         pending: list[HandlingContext] = []
         acks: list[Any] = []
+        now = monotonic
+        flush_at = 0.0
         try:
             for msg in chunk:
                 if stop():
@@ -190,6 +192,11 @@ class Engine:
                     decided = ctx._decision
                 if decided is None or decided is ACKED:
                     acks.append(msg)
+                    if len(acks) == 1:
+                        flush_at = now() + ACK_LINGER
+                    elif now() >= flush_at:  # a slow handler: do not hold acks back
+                        await self.ack_all(acks)
+                        acks.clear()
                     continue
                 await self._settle_after(acks, msg, decided)
             if pending:
