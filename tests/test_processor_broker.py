@@ -733,7 +733,9 @@ async def test_acks_are_not_held_back_by_slow_handlers_with_several_handlers(
     try:
         await publish(processor_url, topic, [])  # the topic exists before the group reads
         async with Running(proc, processor_url, topic, group, concurrency=1):
-            items = [(v, None, {}) for v in (b"fast", b"slow", b"last")]
+            items: list[tuple[bytes, str | None, dict[str, str]]] = [
+                (v, None, {}) for v in (b"fast", b"slow", b"last")
+            ]
             await publish(processor_url, topic, items)
             await wait_for(lambda: bool(waited), "the last handler")
     finally:
