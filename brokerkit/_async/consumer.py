@@ -590,22 +590,17 @@ class AsyncConsumer(AOpenable):
         acks = self._take_acks()
         if not acks:
             return
+        if self._sync_commit:
+            await self._settle_confirmed(drv, acks, ())
+            return
         started = monotonic()
         try:
-            await drv.settle(acks, (), self._sync_commit)
+            await drv.settle(acks, (), False)
         except BrokerError as exc:
-            if self._sync_commit:
-                if not isinstance(exc, LOST):
-                    self._committed(acks, started, exc)
-                    raise
-                await self._settle_again(drv, acks, (), exc, started + self._reconnect)
-                self._committed(acks, started, None)
-                return
             self._committed(acks, started, exc)
             self._report_commit_error(exc)
             return
-        if self._hooks is not None:
-            self._committed(acks, started, None)
+        self._committed(acks, started, None)
 
     def _committed(self, acks: Sequence[Any], started: float, error: BaseException | None) -> None:
         """The commit event (per settle request that carried acks), where instrumented."""
@@ -625,13 +620,17 @@ class AsyncConsumer(AOpenable):
         until: float | None = None,
     ) -> None:
         """A confirmed settle: retried on a lost connection up to reconnect_timeout from
-        now (or ``until``), then the commit event."""
+        now (or ``until``), then the commit event (with the error when it failed)."""
         started = monotonic()
         try:
-            await drv.settle(acks, nacks, True)
-        except LOST as exc:
-            deadline = started + self._reconnect if until is None else until
-            await self._settle_again(drv, acks, nacks, exc, deadline)
+            try:
+                await drv.settle(acks, nacks, True)
+            except LOST as exc:
+                deadline = started + self._reconnect if until is None else until
+                await self._settle_again(drv, acks, nacks, exc, deadline)
+        except BrokerError as exc:
+            self._committed(acks, started, exc)
+            raise
         self._committed(acks, started, None)
 
     async def _settle_again(
