@@ -20,11 +20,13 @@ __all__ = [
     "ALock",
     "AOpenable",
     "AOutcomes",
+    "ATally",
     "AWaiter",
     "Event",
     "Lock",
     "Openable",
     "Outcomes",
+    "Tally",
     "Waiter",
     "aevent_wait",
     "amonotonic",
@@ -234,6 +236,33 @@ class Waiter:
 
     def wait(self, timeout: float | None) -> bool:
         return self._event.wait(timeout)
+
+
+class ATally:
+    """A count that senders add to (async: one thread, a plain int)."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def add(self, k: int) -> None:
+        self.n += k
+
+
+class Tally:
+    """Sync counterpart of ATally: senders on several threads add to it under a lock
+    (``n += k`` alone may lose an addition); reading ``n`` needs no lock."""
+
+    __slots__ = ("_lock", "n")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._lock = threading.Lock()
+
+    def add(self, k: int) -> None:
+        with self._lock:
+            self.n += k
 
 
 class AOutcomes:

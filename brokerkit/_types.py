@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from itertools import repeat
+from typing import Any, NamedTuple, overload
 
 from .errors import ConfigurationError
 
@@ -24,6 +25,50 @@ OutgoingMessage = (
 )
 #: What a producer driver receives per message: (value, key, headers or None).
 Record = tuple[bytes, bytes | None, Mapping[str, str] | None]
+
+
+class Values(Sequence[Record]):
+    """A run of bare values (no key, no headers) seen as records: what ``send_many()`` of
+    plain bytes buffers, and what a driver's ``publish()`` may be handed instead of a list.
+
+    No tuple is made per message: iterating yields ``(value, None, None)`` from a ``zip``,
+    which reuses its tuple when the caller keeps none (a ``for value, key, headers in
+    records`` loop), and a driver may read ``.values`` directly. Indexing and slicing work
+    as on a list; the run is never changed once made.
+    """
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: list[bytes]) -> None:
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __iter__(self) -> Iterator[Record]:
+        return zip(self.values, repeat(None), repeat(None))
+
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+    @overload
+    def __getitem__(self, index: slice) -> Values: ...
+    def __getitem__(self, index: int | slice) -> Record | Values:
+        if isinstance(index, slice):
+            return Values(self.values[index])
+        return (self.values[index], None, None)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Values):
+            return self.values == other.values
+        if isinstance(other, list):
+            return list(self) == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Values({len(self.values)} values)"
+
 
 RESERVED_HEADER_PREFIX = "brokerkit-"
 #: ``send(..., message_id=...)`` travels to the driver as this header (on backends with

@@ -59,6 +59,7 @@ RENAMES = {
     "aopened": "opened",
     "AWaiter": "Waiter",
     "AOutcomes": "Outcomes",
+    "ATally": "Tally",
     "ALock": "Lock",
     "AEvent": "Event",
     "aevent_wait": "event_wait",

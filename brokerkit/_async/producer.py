@@ -1,7 +1,8 @@
 """AsyncProducer: buffers what the application sends and hands it to the driver in batches.
 
-``send()`` validates the message, appends it to the producer's buffer and returns; a
-background flusher (a task here, a thread in the generated sync twin) takes up to
+``send()`` validates the message, appends it to the producer's buffer and returns
+(``send_many()`` appends its whole batch as one entry, a *run*, cut up only if it is larger
+than a batch); a background flusher (a task here, a thread in the generated sync twin) takes up to
 ``batch_size`` buffered records at a time, hands them to the driver's ``publish()``, and
 later asks the driver's ``wait()`` for their outcomes, keeping up to ``max_in_flight``
 batches published but not yet answered. While one batch is on its way, the next one
@@ -15,16 +16,25 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import repeat
+from itertools import chain, repeat
 from operator import call
 from typing import TYPE_CHECKING, Any
 
-from .._acompat import AEvent, AOpenable, AOutcomes, aevent_wait, apause, aspawn, monotonic
+from .._acompat import (
+    AEvent,
+    AOpenable,
+    AOutcomes,
+    ATally,
+    aevent_wait,
+    apause,
+    aspawn,
+    monotonic,
+)
 from .._instrument import Endpoint, Instrumentation
 from .._policy.inflight import InFlight, ticket_error
 from .._policy.records import check_headers, check_value_size, coerce_key, coerce_value, records_of
 from .._spec import ProducerConfig
-from .._types import H_MESSAGE_ID, Capabilities, Guarantee, OutgoingMessage, Record
+from .._types import H_MESSAGE_ID, Capabilities, Guarantee, OutgoingMessage, Record, Values
 from ..errors import ClosedError, TimeoutError
 from .driver import AsyncProducerDriver
 
@@ -42,6 +52,7 @@ class AsyncProducer(AOpenable):
     """Sends messages to one topic. Create it with ``AsyncBroker.producer()``."""
 
     __slots__ = (
+        "_added",
         "_batch_size",
         "_broker",
         "_buf",
@@ -66,6 +77,7 @@ class AsyncProducer(AOpenable):
         "_room",
         "_stopped",
         "_stopping",
+        "_taken",
         "guarantee",
         "topic",
     )
@@ -93,7 +105,13 @@ class AsyncProducer(AOpenable):
         self._closed = False
         self._stopping = False
         self._stopped = False  # the flusher ended
-        self._buf: deque[Record] = deque()
+        #: Records (send()) and runs (send_many(): a list of records, or Values) in send
+        #: order. A run of n messages is one entry: the buffer holds
+        #: ``len(_buf) + _added.n - _taken`` messages, ``_added`` counting the n - 1 of
+        #: each run appended (by senders), ``_taken`` those the flusher took out.
+        self._buf: deque[Any] = deque()
+        self._added = ATally()
+        self._taken = 0
         self._busy = 0  # records taken by the flusher whose outcome is not known yet
         self._inflight = InFlight(topic)
         self._kick: Any = None
@@ -196,7 +214,7 @@ class AsyncProducer(AOpenable):
         if not self._kicked:
             self._kicked = True
             self._kick.set()
-        if len(buf) >= self._buffer_size:
+        if len(buf) + self._added.n - self._taken >= self._buffer_size:
             await self._make_room()
 
     async def send_many(self, messages: Iterable[OutgoingMessage]) -> None:
@@ -209,17 +227,25 @@ class AsyncProducer(AOpenable):
         if inflight.failures:
             raise inflight.take_error()  # type: ignore[misc]
         records = records_of(messages, self._max_bytes, self.topic)
-        if not records:
+        n = len(records)
+        if not n:
             return
         if self._hooks is not None:
             hooked = self._hooked_headers
             records = [(v, k, hooked(h)) for v, k, h in records]
         buf = self._buf
-        buf.extend(records)
+        added = self._added
+        if n == 1:
+            buf.append(records[0])
+        else:
+            # One entry for the batch (no per-message append, nor pop in the flusher);
+            # counted before it is appended: the flusher reads the buffer's length first.
+            added.add(n - 1)
+            buf.append(records)
         if not self._kicked:
             self._kicked = True
             self._kick.set()
-        if len(buf) >= self._buffer_size:
+        if len(buf) + added.n - self._taken >= self._buffer_size:
             await self._make_room()
 
     async def flush(self, timeout: float | None = None) -> None:
@@ -322,14 +348,18 @@ class AsyncProducer(AOpenable):
             "the message may or may not be stored"
         )
 
+    def _queued(self) -> int:
+        """Messages in the buffer (not yet taken by the flusher)."""
+        return len(self._buf) + self._added.n - self._taken
+
     async def _make_room(self) -> None:
         """Back-pressure: wait until the flusher took records from a full buffer."""
         room = self._room
         limit = self._delivery_timeout * 3
         deadline = monotonic() + limit
-        while len(self._buf) >= self._buffer_size:
+        while self._queued() >= self._buffer_size:
             room.clear()
-            if len(self._buf) < self._buffer_size:
+            if self._queued() < self._buffer_size:
                 return
             if not self._kick.is_set():
                 self._kick.set()
@@ -337,7 +367,7 @@ class AsyncProducer(AOpenable):
             if remaining <= 0 or not await aevent_wait(room, remaining):
                 raise TimeoutError(
                     f"producer for topic {self.topic!r}: the buffer stayed full "
-                    f"({len(self._buf)} messages) for {limit} s: the broker does not keep up",
+                    f"({self._queued()} messages) for {limit} s: the broker does not keep up",
                     url=self._broker.url.render(),
                 )
 
@@ -352,13 +382,13 @@ class AsyncProducer(AOpenable):
             if self._stopped:
                 raise ClosedError(
                     f"{what}: the producer for topic {self.topic!r} stopped sending with "
-                    f"{len(self._buf) + self._busy} message(s) unconfirmed"
+                    f"{self._queued() + self._busy} message(s) unconfirmed"
                 )
             if not self._kick.is_set():
                 self._kick.set()
             remaining = None if deadline is None else deadline - monotonic()
             if (remaining is not None and remaining <= 0) or not await aevent_wait(idle, remaining):
-                n = len(self._buf) + self._busy
+                n = self._queued() + self._busy
                 raise TimeoutError(
                     f"{what}: {n} message(s) sent to topic {self.topic!r} still unconfirmed "
                     f"after {timeout} s",
@@ -373,7 +403,7 @@ class AsyncProducer(AOpenable):
         kick = self._kick
         size = self._batch_size
         timeout = self._delivery_timeout
-        published: deque[tuple[list[Record], Any, float]] = deque()
+        published: deque[tuple[Sequence[Record], Any, float]] = deque()
         try:
             await self._flush(drv, buf, kick, size, timeout, published)
         finally:
@@ -387,11 +417,11 @@ class AsyncProducer(AOpenable):
     async def _flush(
         self,
         drv: AsyncProducerDriver,
-        buf: deque[Record],
+        buf: deque[Any],
         kick: Any,
         size: int,
         timeout: float,
-        published: deque[tuple[list[Record], Any, float]],
+        published: deque[tuple[Sequence[Record], Any, float]],
     ) -> None:
         linger = self._linger
         while True:
@@ -406,13 +436,20 @@ class AsyncProducer(AOpenable):
             self._kicked = False
             # Let the callers that are ready to send append first (a loop turn, not a
             # timer): concurrent senders then share the batch.
-            await apause(linger if linger and len(buf) < size and not self._stopping else 0)
+            await apause(linger if linger and self._queued() < size and not self._stopping else 0)
             while buf and len(published) < self._max_in_flight:
                 n = min(len(buf), size)
-                self._busy += n
-                # n popleft() calls from C (the sync twin's senders may append meanwhile,
-                # so no list(buf) + clear()): ~15 ns a record less than a comprehension.
-                batch = list(map(call, repeat(buf.popleft, n)))
+                # The length first, then the count: a run among the first n entries was
+                # counted before it was appended.
+                batch: Sequence[Record]
+                if self._added.n == self._taken:  # records only (send())
+                    self._busy += n
+                    # n popleft() calls from C (the sync twin's senders may append
+                    # meanwhile, so no list(buf) + clear()): ~15 ns a record less than a
+                    # comprehension.
+                    batch = list(map(call, repeat(buf.popleft, n)))
+                else:
+                    batch = self._take(buf, size)
                 self._room.set()
                 started = monotonic()
                 try:
@@ -429,6 +466,57 @@ class AsyncProducer(AOpenable):
                     self._settled(batch, None, exc, started)
                 else:
                     self._settled(batch, outcomes, None, started)
+
+    def _take(self, buf: deque[Any], size: int) -> Sequence[Record]:
+        """The next batch, of at most ``size`` messages, from a buffer that holds runs.
+
+        Runs of bare values next to each other make one :class:`Values`; records and
+        runs of records one list (the two kinds are not mixed in a batch). A run longer
+        than what the batch has room for is cut first. Each entry is counted busy before
+        it leaves the buffer (``_drain`` never sees a message in neither place).
+        """
+        bare = type(buf[0]) is Values
+        parts: list[Any] = []
+        room = size
+        while room and buf:
+            item = buf[0]
+            if (type(item) is Values) is not bare:
+                break
+            n = 1 if type(item) is tuple else len(item)
+            if n > room:
+                self._cut(buf, item, room, size)
+                continue
+            self._busy += n
+            buf.popleft()
+            self._taken += n - 1
+            parts.append(item)
+            room -= n
+        if len(parts) == 1 and type(parts[0]) is not tuple:
+            run: Sequence[Record] = parts[0]
+            return run
+        if bare:
+            return Values(list(chain.from_iterable(part.values for part in parts)))
+        out: list[Record] = []
+        for part in parts:
+            if type(part) is tuple:
+                out.append(part)
+            else:
+                out.extend(part)
+        return out
+
+    def _cut(self, buf: deque[Any], run: Sequence[Record], first: int, size: int) -> None:
+        """Replace the run at the head of ``buf`` by pieces: ``first`` messages, then
+        ``size`` at a time (a piece of one message as its record). One pass over the run,
+        however large: no slice of what is left per batch."""
+        n = len(run)
+        pieces: list[Any] = [run[:first]]
+        pieces.extend(run[i : i + size] for i in range(first, n, size))
+        pieces = [piece[0] if len(piece) == 1 else piece for piece in pieces]
+        self._busy += n  # while the run is out of the buffer
+        buf.popleft()
+        buf.extendleft(reversed(pieces))
+        self._busy -= n
+        self._taken += len(pieces) - 1
 
     def _settled(
         self,

@@ -36,7 +36,7 @@ from nats.js.client import JetStreamContext
 from ..._async.driver import Delivery
 from ..._policy.deadletter import dead_letter_headers, exceeded, max_deliveries_reason
 from ..._spec import ConsumerConfig, ProducerConfig
-from ..._types import Capabilities, Guarantee, Record
+from ..._types import Capabilities, Guarantee, Record, Values
 from ..._url import BrokerURL
 from ...errors import (
     BrokerConnectionError,
@@ -529,7 +529,10 @@ class CoreProducer:
     async def publish(self, records: Sequence[Record], timeout: float | None) -> Any:
         publisher = self._publisher
         if publisher.ready():
-            values = [value for value, key, headers in records if key is None and not headers]
+            if type(records) is Values:
+                values = records.values
+            else:
+                values = [value for value, key, headers in records if key is None and not headers]
             if len(values) == len(records) and max(map(len, values), default=0) <= self._near_limit:
                 # The common batch: values only (and the producer's own headers), one pass.
                 with self._driver.errors():

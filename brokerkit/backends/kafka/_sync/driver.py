@@ -41,7 +41,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from ...._acompat import sleep, monotonic
 from ...._spec import ConsumerConfig, ProducerConfig
-from ...._types import Capabilities, Guarantee, Record
+from ...._types import Capabilities, Guarantee, Record, Values
 from ...._url import BrokerURL
 from ....errors import BrokerError, ClosedError, ConfigurationError, TimeoutError
 from .._common import (
@@ -136,21 +136,27 @@ class SyncKafkaProducer:
         callback = batch.report if batch is not None else None
         deadline = None if timeout is None else monotonic() + timeout
         size = len(records)
-        it = iter(records)
+        bare = type(records) is Values  # values only: no key, no headers
+        # A list iterator either way: length_hint() tells where a refusal happened.
+        it: Any = iter(records.values if bare else records)  # type: ignore[attr-defined]
         value: Any = None
         key: Any = None
         hdrs: Any = None
         while True:
             try:
-                # The hot loop: positional arguments (partition -1: librdkafka's
+                # The hot loops: positional arguments (partition -1: librdkafka's
                 # partitioner) cost ~0.5 us less per call than on_delivery=... as a keyword.
-                for value, key, headers in it:
-                    if headers is None:
-                        produce(topic, value, key, -1, callback)
-                    else:
-                        hdrs = kafka_headers(headers)
-                        produce(topic, value, key, headers=hdrs, on_delivery=callback)
-                        hdrs = None
+                if bare:
+                    for value in it:
+                        produce(topic, value, None, -1, callback)
+                else:
+                    for value, key, headers in it:
+                        if headers is None:
+                            produce(topic, value, key, -1, callback)
+                        else:
+                            hdrs = kafka_headers(headers)
+                            produce(topic, value, key, headers=hdrs, on_delivery=callback)
+                            hdrs = None
                 break
             except BufferError:  # the local queue is full: serve reports, retry
                 left = length_hint(it)
