@@ -36,6 +36,10 @@ class SyncProducerDriver(Protocol):
     def publish(self, records: Sequence[Record], timeout: float | None) -> Any:
         """Hand a batch to the broker and return a handle for :meth:`wait`.
 
+        ``records`` is a list, or a :class:`~brokerkit._types.Values` (a batch of plain
+        values: ``(value, None, None)`` records made as it is iterated, its list in
+        ``.values``): iterate, index or slice it; do not keep or change it.
+
         The core calls publish() for one producer one batch at a time, in send order, and
         may call it again before waiting for the previous handle (batches in flight). A
         driver whose client pipelines (Kafka produce(), JetStream publish_async, AMQP
