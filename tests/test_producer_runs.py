@@ -17,6 +17,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import brokerkit
 from brokerkit._spec import BackendSpec, ProducerConfig
@@ -287,3 +289,86 @@ class SyncBrokerConsumer:
     def __exit__(self, *exc: object) -> None:
         self._c.close()
         self._b.close()
+
+
+# -- any mix of send() and send_many(), any batch size ------------------------------------
+
+#: One operation: ("one", n) a send() loop of n, ("bare", n) send_many() of n plain values,
+#: ("keyed", n) send_many() of n (value, key) pairs.
+OPS = st.lists(
+    st.tuples(st.sampled_from(["one", "bare", "keyed"]), st.integers(1, 25)),
+    min_size=1,
+    max_size=12,
+)
+
+
+def _expected(ops: list[tuple[str, int]]) -> list[Record]:
+    out: list[Record] = []
+    for i, (kind, n) in enumerate(ops):
+        for j in range(n):
+            value = b"%d-%d" % (i, j)
+            out.append((value, b"k%d" % j if kind == "keyed" else None, None))
+    return out
+
+
+def _check_batches(ops: list[tuple[str, int]], batch_size: int) -> None:
+    assert [r for _, records in BATCHES for r in records] == _expected(ops)
+    for kind, records in BATCHES:
+        assert 1 <= len(records) <= batch_size
+        if kind is Values:
+            assert all(key is None and headers is None for _, key, headers in records)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ops=OPS,
+    batch_size=st.integers(1, 12),
+    buffer_size=st.integers(1, 40),
+    linger=st.sampled_from([0.0, 0.002]),
+)
+def test_sync_any_mix_arrives_whole_in_order_in_bounded_batches(
+    ops: list[tuple[str, int]], batch_size: int, buffer_size: int, linger: float
+) -> None:
+    BATCHES.clear()
+    with (
+        brokerkit.connect("memoryruns://mix") as b,
+        b.producer("t", batch_size=batch_size, buffer_size=buffer_size, linger=linger) as producer,
+    ):
+        for i, (kind, n) in enumerate(ops):
+            if kind == "one":
+                for j in range(n):
+                    producer.send(b"%d-%d" % (i, j))
+            elif kind == "bare":
+                producer.send_many([b"%d-%d" % (i, j) for j in range(n)])
+            else:
+                producer.send_many([(b"%d-%d" % (i, j), b"k%d" % j) for j in range(n)])
+    _check_batches(ops, batch_size)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ops=OPS,
+    batch_size=st.integers(1, 12),
+    buffer_size=st.integers(1, 40),
+    linger=st.sampled_from([0.0, 0.002]),
+)
+def test_async_any_mix_arrives_whole_in_order_in_bounded_batches(
+    ops: list[tuple[str, int]], batch_size: int, buffer_size: int, linger: float
+) -> None:
+    async def run() -> None:
+        async with (
+            brokerkit.connect_async("memoryruns://amix") as b,
+            b.producer("t", batch_size=batch_size, buffer_size=buffer_size, linger=linger) as p,
+        ):
+            for i, (kind, n) in enumerate(ops):
+                if kind == "one":
+                    for j in range(n):
+                        await p.send(b"%d-%d" % (i, j))
+                elif kind == "bare":
+                    await p.send_many([b"%d-%d" % (i, j) for j in range(n)])
+                else:
+                    await p.send_many([(b"%d-%d" % (i, j), b"k%d" % j) for j in range(n)])
+
+    BATCHES.clear()
+    asyncio.run(run())
+    _check_batches(ops, batch_size)

@@ -475,21 +475,23 @@ class AsyncProducer(AOpenable):
         than what the batch has room for is cut first. Each entry is counted busy before
         it leaves the buffer (``_drain`` never sees a message in neither place).
         """
-        bare = type(buf[0]) is Values
+        bare = False  # the kind of the batch: that of its first part
         parts: list[Any] = []
         room = size
         while room and buf:
             item = buf[0]
-            if (type(item) is Values) is not bare:
+            kind = type(item) is Values
+            if parts and kind is not bare:
                 break
             n = 1 if type(item) is tuple else len(item)
-            if n > room:
+            if n > room:  # cut, then look at the head again (a piece of one is a record)
                 self._cut(buf, item, room, size)
                 continue
             self._busy += n
             buf.popleft()
             self._taken += n - 1
             parts.append(item)
+            bare = kind
             room -= n
         if len(parts) == 1 and type(parts[0]) is not tuple:
             run: Sequence[Record] = parts[0]
