@@ -1030,3 +1030,43 @@ async def test_at_most_once_batches_take_the_one_pass_path(shared_nats: str, sch
             assert {d.headers["$memphis_connectionId"] for d in got} == {drv.connection_id}
     finally:
         await drop_streams(drv)
+
+
+@pytest.mark.parametrize("wait", [False, True])
+async def test_a_batch_of_acks_goes_out_in_one_pass(driver: Any, wait: bool) -> None:
+    """A settle's acks are appended to nats-py's outgoing buffer at once (no publish()
+    per ack; the client's out_msgs counter moves by the batch), and the server takes
+    every one: nothing is left pending, nothing comes back."""
+    topic = _topic()
+    consumer = await driver.open_consumer(topic, "g", ConsumerConfig())
+    producer = await driver.open_producer(topic, ProducerConfig())
+    assert await publish(producer, [(b"%d" % i, None, None) for i in range(40)]) is None
+    got: list[Any] = []
+    deadline = time.monotonic() + 10
+    while len(got) < 40 and time.monotonic() < deadline:
+        got.extend(await fetch(consumer, 40 - len(got), 1))
+    assert len(got) == 40
+    nc = consumer._nc
+    calls = 0
+    real = nc.publish
+
+    async def counting(*args: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        await real(*args, **kwargs)
+
+    nc.publish = counting
+    before = nc.stats["out_msgs"]
+    try:
+        await consumer.settle([d.token for d in got], [], wait)
+        await nc.flush()
+    finally:
+        nc.publish = real
+    assert calls == 0
+    assert nc.stats["out_msgs"] - before == 40
+    info = await driver.js.consumer_info(driver._streams[topic][0], "g")
+    assert info.num_ack_pending == 0
+    assert info.ack_floor.stream_seq == 40
+    await consumer.close(5)
+    again = await driver.open_consumer(topic, "g", ConsumerConfig())
+    assert await again.fetch(10, 0.3) == []

@@ -56,7 +56,7 @@ from ._codec import (
     subject_for,
 )
 from ._errors import ErrorMapper, describe
-from ._wire import Publisher, header_block
+from ._wire import Publisher, append_pending, commands_to, fast_path_of, header_block, ready
 
 log = logging.getLogger("brokerkit.nats")
 
@@ -772,6 +772,7 @@ class PullConsumer:
         inbox = nc.new_inbox()
         self._inbox = inbox
         self._ack_inbox = nc.new_inbox()
+        self._one_pass = fast_path_of(nc)  # acks of a batch appended to the buffer at once
         self._buf: deque[Any] = deque()
         self._want = 1
         self._req = 0
@@ -969,8 +970,7 @@ class PullConsumer:
                 if wait:
                     await self._ack_sync(acks)
                 else:
-                    for reply in acks:
-                        await pub(reply, ACK)
+                    await self._publish_all(acks, ACK)
                 self._unsettled.difference_update(acks)
             for reply, delay in nacks:
                 await pub(reply, _nak(delay))
@@ -996,11 +996,8 @@ class PullConsumer:
         reply = f"{self._ack_inbox}.{self._ack_seq}"
         future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._ack_batches[reply] = future
-        pub = self._nc.publish
         try:
-            for token in tokens[:-1]:
-                await pub(token, payload)
-            await pub(tokens[-1], payload, reply=reply)
+            await self._publish_all(tokens, payload, reply)
             timeout = self._driver.options["request_timeout"]
             try:
                 refused = await asyncio.wait_for(future, timeout)
@@ -1017,6 +1014,27 @@ class PullConsumer:
                 f"nats at {self._driver.where} refused acks: {refused}",
                 backend=self._driver.backend,
             )
+
+    async def _publish_all(
+        self, tokens: Sequence[str], payload: bytes, reply: str | None = None
+    ) -> None:
+        """``payload`` to each token (ack subject), the last one asking for ``reply``: in
+        one pass into nats-py's outgoing buffer (:mod:`._wire`), or one ``publish()`` each
+        while the connection is not up (nats-py's reconnect buffering applies then)."""
+        if not tokens:
+            return
+        nc = self._nc
+        if self._one_pass and ready(nc):
+            commands = commands_to(tokens, payload, reply)
+            await append_pending(nc, commands, len(commands), len(payload) * len(commands))
+            return
+        pub = nc.publish
+        for token in tokens[:-1]:
+            await pub(token, payload)
+        if reply is None:
+            await pub(tokens[-1], payload)
+        else:
+            await pub(tokens[-1], payload, reply=reply)
 
     # -- dead letters (memphis://) --------------------------------------------------------
 

@@ -19,13 +19,13 @@ reconnect then apply).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nats import errors as nerr
 from nats.aio.client import Client
 
-__all__ = ["Publisher", "fast_path_of", "header_block"]
+__all__ = ["Publisher", "append_pending", "commands_to", "fast_path_of", "header_block", "ready"]
 
 _CRLF = b"\r\n"
 #: As nats-py checks a header name (nats.aio.client._HEADER_KEY_RE).
@@ -44,6 +44,37 @@ _INTERNALS = (
 def fast_path_of(nc: Client) -> bool:
     """Whether this client has the buffer :class:`Publisher` appends to."""
     return all(hasattr(nc, name) for name in _INTERNALS)
+
+
+def ready(nc: Client) -> bool:
+    """True when commands can go to ``nc``'s pending buffer directly (connected, not
+    draining); else publish through ``nc.publish()``, which says why not."""
+    return nc.is_connected and not nc.is_draining_pubs
+
+
+def commands_to(subjects: Sequence[str], payload: bytes, reply: str | None = None) -> list[bytes]:
+    """The ``PUB`` commands of one ``payload`` to each of ``subjects`` (a batch of acks:
+    one to each message's reply subject), the last one asking for ``reply``."""
+    tail = b" " + str(len(payload)).encode() + _CRLF + payload + _CRLF
+    out = [b"PUB " + subject.encode() + tail for subject in subjects]
+    if reply is not None and out:
+        out[-1] = b"PUB " + subjects[-1].encode() + b" " + reply.encode() + tail
+    return out
+
+
+async def append_pending(nc: Client, commands: list[bytes], count: int, payload_bytes: int) -> None:
+    """Append ready-made commands to the client's buffer and wake its flusher, as
+    ``nc.publish()`` does for one (forcing a flush when the buffer is over its size)."""
+    client: Any = nc
+    client._pending.extend(commands)
+    client._pending_data_size += sum(map(len, commands))
+    stats = client.stats
+    stats["out_msgs"] += count
+    stats["out_bytes"] += payload_bytes
+    if 0 < client._max_pending_size < client._pending_data_size:
+        await client._flush_pending(force_flush=True)
+    elif client._flush_queue is not None and client._flush_queue.empty():
+        await client._flush_pending()
 
 
 def header_block(headers: Mapping[str, str]) -> bytes:
@@ -79,10 +110,8 @@ class Publisher:
         return self._fast
 
     def ready(self) -> bool:
-        """True when a batch can go to the pending buffer directly (connected, not
-        draining); else publish through ``nc.publish()``, which says why not."""
-        nc = self._nc
-        return self._fast and nc.is_connected and not nc.is_draining_pubs
+        """True when a batch can go to the pending buffer directly (see :func:`ready`)."""
+        return self._fast and ready(self._nc)
 
     def commands(self, values: list[bytes], block: bytes | None, reply: bytes = b"") -> list[bytes]:
         """The ``PUB`` (``block`` None) or ``HPUB`` commands of ``values``, all with the
@@ -96,15 +125,5 @@ class Publisher:
         return [head + str(size + len(v)).encode() + tail + v + _CRLF for v in values]
 
     async def send(self, commands: list[bytes], count: int, payload_bytes: int) -> None:
-        """Append ready-made commands to the client's buffer and wake its flusher, as
-        ``nc.publish()`` does for one (forcing a flush when the buffer is over its size)."""
-        nc: Any = self._nc
-        nc._pending.extend(commands)
-        nc._pending_data_size += sum(map(len, commands))
-        stats = nc.stats
-        stats["out_msgs"] += count
-        stats["out_bytes"] += payload_bytes
-        if 0 < nc._max_pending_size < nc._pending_data_size:
-            await nc._flush_pending(force_flush=True)
-        elif nc._flush_queue is not None and nc._flush_queue.empty():
-            await nc._flush_pending()
+        """Append ready-made commands to the client's buffer (:func:`append_pending`)."""
+        await append_pending(self._nc, commands, count, payload_bytes)
