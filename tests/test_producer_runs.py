@@ -311,6 +311,19 @@ def _expected(ops: list[tuple[str, int]]) -> list[Record]:
     return out
 
 
+def _calls(ops: list[tuple[str, int]]) -> list[tuple[str, Any]]:
+    """The producer calls of ``ops``: (method name, its one argument)."""
+    out: list[tuple[str, Any]] = []
+    for i, (kind, n) in enumerate(ops):
+        if kind == "one":
+            out.extend(("send", b"%d-%d" % (i, j)) for j in range(n))
+        elif kind == "bare":
+            out.append(("send_many", [b"%d-%d" % (i, j) for j in range(n)]))
+        else:
+            out.append(("send_many", [(b"%d-%d" % (i, j), b"k%d" % j) for j in range(n)]))
+    return out
+
+
 def _check_batches(ops: list[tuple[str, int]], batch_size: int) -> None:
     assert [r for _, records in BATCHES for r in records] == _expected(ops)
     for kind, records in BATCHES:
@@ -334,14 +347,8 @@ def test_sync_any_mix_arrives_whole_in_order_in_bounded_batches(
         brokerkit.connect("memoryruns://mix") as b,
         b.producer("t", batch_size=batch_size, buffer_size=buffer_size, linger=linger) as producer,
     ):
-        for i, (kind, n) in enumerate(ops):
-            if kind == "one":
-                for j in range(n):
-                    producer.send(b"%d-%d" % (i, j))
-            elif kind == "bare":
-                producer.send_many([b"%d-%d" % (i, j) for j in range(n)])
-            else:
-                producer.send_many([(b"%d-%d" % (i, j), b"k%d" % j) for j in range(n)])
+        for method, arg in _calls(ops):
+            getattr(producer, method)(arg)
     _check_batches(ops, batch_size)
 
 
@@ -360,14 +367,8 @@ def test_async_any_mix_arrives_whole_in_order_in_bounded_batches(
             brokerkit.connect_async("memoryruns://amix") as b,
             b.producer("t", batch_size=batch_size, buffer_size=buffer_size, linger=linger) as p,
         ):
-            for i, (kind, n) in enumerate(ops):
-                if kind == "one":
-                    for j in range(n):
-                        await p.send(b"%d-%d" % (i, j))
-                elif kind == "bare":
-                    await p.send_many([b"%d-%d" % (i, j) for j in range(n)])
-                else:
-                    await p.send_many([(b"%d-%d" % (i, j), b"k%d" % j) for j in range(n)])
+            for method, arg in _calls(ops):
+                await getattr(p, method)(arg)
 
     BATCHES.clear()
     asyncio.run(run())

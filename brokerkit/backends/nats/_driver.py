@@ -1031,10 +1031,7 @@ class PullConsumer:
         pub = nc.publish
         for token in tokens[:-1]:
             await pub(token, payload)
-        if reply is None:
-            await pub(tokens[-1], payload)
-        else:
-            await pub(tokens[-1], payload, reply=reply)
+        await pub(tokens[-1], payload, reply=reply or "")
 
     # -- dead letters (memphis://) --------------------------------------------------------
 

@@ -113,14 +113,14 @@ class Publisher:
         """True when a batch can go to the pending buffer directly (see :func:`ready`)."""
         return self._fast and ready(self._nc)
 
-    def commands(self, values: list[bytes], block: bytes | None, reply: bytes = b"") -> list[bytes]:
+    def commands(self, values: list[bytes], block: bytes | None) -> list[bytes]:
         """The ``PUB`` (``block`` None) or ``HPUB`` commands of ``values``, all with the
         same header block."""
         if block is None:
-            head = b"PUB " + self._subject + b" " + reply + b" "
+            head = b"PUB " + self._subject + b" "
             return [head + str(len(v)).encode() + _CRLF + v + _CRLF for v in values]
         size = len(block)
-        head = b"HPUB " + self._subject + b" " + reply + b" " + str(size).encode() + b" "
+        head = b"HPUB " + self._subject + b" " + str(size).encode() + b" "
         tail = _CRLF + block
         return [head + str(size + len(v)).encode() + tail + v + _CRLF for v in values]
 
