@@ -1064,7 +1064,14 @@ async def test_a_batch_of_acks_goes_out_in_one_pass(driver: Any, wait: bool) -> 
         nc.publish = real
     assert calls == 0
     assert nc.stats["out_msgs"] - before == 40
-    info = await driver.js.consumer_info(driver._streams[topic][0], "g")
+    # Unconfirmed acks (wait=False) are applied by the server after it answers the flush's
+    # PING: look until they are, for a few seconds.
+    deadline = time.monotonic() + 5
+    while True:
+        info = await driver.js.consumer_info(driver._streams[topic][0], "g")
+        if info.num_ack_pending == 0 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
     assert info.num_ack_pending == 0
     assert info.ack_floor.stream_seq == 40
     await consumer.close(5)
